@@ -1,0 +1,49 @@
+// The mutable state of one simulation run: the match being rewritten, the actions, tags and state
+// changes collected on the way. Created by the simulator, passed to device and chain code.
+import type { FlowMatch, HeaderModification } from '../packet/flow-match.js';
+import type { Id } from '../topology/types.js';
+import type { FlowAction, GeneratedPacket, Missing, SimulationInput, SimulationViews, StateChange } from './types.js';
+
+/** More devices than this in one walk is a loop (DESIGN: Loop guard). */
+export const MAX_DEVICES_TRAVERSED = 12;
+
+export class SimContext {
+  readonly actions: FlowAction[] = [];
+  readonly generated: GeneratedPacket[] = [];
+  readonly tags = new Set<string>();
+  readonly stateChanges: StateChange[] = [];
+  readonly trace: string[] = [];
+  readonly missing: Missing[] = [];
+  devicesTraversed = 0;
+  installFlow = true;
+  /** Set when a stateful path (conntrack, dynamic NAT) was taken: flow expiry follows state expiry. */
+  stateful = false;
+  /** The port the packet entered the current device on, and the one it will leave by (once routed). */
+  inPortId: Id;
+  outPortId: Id | undefined = undefined;
+  /** The first device the packet entered (its ingress device). */
+  readonly ingressDeviceId: Id;
+
+  constructor(
+    readonly views: SimulationViews,
+    readonly input: SimulationInput,
+    public match: FlowMatch,
+    ingressDeviceId: Id,
+  ) {
+    this.inPortId = input.ingressPortId;
+    this.ingressDeviceId = ingressDeviceId;
+  }
+
+  /** Applies a header rewrite to the match and records it as an action. */
+  modify(m: HeaderModification): void {
+    this.actions.push(m);
+  }
+
+  tag(t: string): void {
+    this.tags.add(t);
+  }
+
+  notYet(m: Missing): void {
+    this.missing.push(m);
+  }
+}

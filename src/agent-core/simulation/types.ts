@@ -1,0 +1,104 @@
+// Inputs and outputs of the pure simulator (DESIGN: The packet's way, step 5; Flows; Flow state).
+import type { FlowMatch, HeaderModification } from '../packet/flow-match.js';
+import type { IpAddr, Mac } from '../packet/addr.js';
+import type { Id, TopologyView } from '../topology/types.js';
+
+/** Learned MAC → port per bridge and VLAN. `null` = known absent (flood); `undefined` = table not loaded. */
+export interface MacTableView {
+  lookup(bridgeId: Id, vlanId: number, mac: Mac): Id | null | undefined;
+}
+
+/** ARP (IPv4) and neighbour (IPv6) cache per router. `undefined` = no entry. */
+export interface ArpTableView {
+  lookup(routerId: Id, ip: IpAddr): Mac | undefined;
+}
+
+/** Conntrack: is this key (see state-keys.ts) known? */
+export interface ConntrackView {
+  has(key: string): boolean;
+}
+
+/** A NAT translation: the address and port (or ICMP id) to rewrite to. */
+export interface NatBinding {
+  readonly ip: IpAddr;
+  readonly port: number;
+}
+
+export interface NatTableView {
+  get(key: string): NatBinding | undefined;
+}
+
+/**
+ * SNAT port allocation from the blocks this host leased (DESIGN: Store, /nat). Pure choice: it must
+ * not mutate; the shell marks the port used when it applies the natKey state change. `undefined` =
+ * no free port in this host's blocks for that ip: the simulation answers NotYet(natBlock).
+ */
+export interface NatPortAllocator {
+  pickPort(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number, flowHash: number): number | undefined;
+}
+
+export interface SimulationViews {
+  readonly topology: TopologyView;
+  readonly macs: MacTableView;
+  readonly arp: ArpTableView;
+  readonly conntrack: ConntrackView;
+  readonly nat: NatTableView;
+  readonly natPorts: NatPortAllocator;
+}
+
+export interface SimulationInput {
+  /** The frame as received (needed for generated replies and ICMP errors that embed it). */
+  readonly frame: Uint8Array;
+  /** Built from the frame by packet/flowMatchFromFrame; the simulation records its reads on it. */
+  readonly match: FlowMatch;
+  /** The virtual port the frame entered on. */
+  readonly ingressPortId: Id;
+}
+
+export type Missing =
+  | { readonly kind: 'device'; readonly objectType: 'bridge' | 'router' | 'port' | 'chain' | 'rule' | 'portGroup' | 'routes'; readonly id: Id }
+  | { readonly kind: 'macTable'; readonly bridgeId: Id; readonly vlanId: number }
+  | { readonly kind: 'arp'; readonly routerId: Id; readonly ip: IpAddr }
+  | { readonly kind: 'natBlock'; readonly deviceId: Id; readonly ip: IpAddr };
+
+export type SimulationOutcome =
+  | { readonly kind: 'drop'; readonly error: boolean; readonly reason: string }
+  /** A device answered or absorbed it (ARP reply, ping to a router port); see `generated`. */
+  | { readonly kind: 'consumed'; readonly reason: string }
+  /** Leaves through the output actions in `actions`. */
+  | { readonly kind: 'forward' }
+  | { readonly kind: 'notYet'; readonly missing: readonly Missing[] };
+
+/** A datapath action, in order: rewrites apply to the packet as it is output after them. */
+export type FlowAction = HeaderModification | { readonly kind: 'output'; readonly portId: Id };
+
+/** A packet a device emits through one of its ports (ARP reply, ICMP error, ARP request). */
+export interface GeneratedPacket {
+  readonly egressPortId: Id;
+  readonly frame: Uint8Array;
+}
+
+export type StateChange =
+  | { readonly kind: 'macLearned'; readonly bridgeId: Id; readonly vlanId: number; readonly mac: Mac; readonly portId: Id }
+  | { readonly kind: 'arpLearned'; readonly routerId: Id; readonly ip: IpAddr; readonly mac: Mac }
+  /** A conntrack key for a forward flow (see state-keys.ts). */
+  | { readonly kind: 'conntrack'; readonly key: string }
+  /** A NAT translation: forward (packet's key → translated) and its reverse (reply's key → original). */
+  | { readonly kind: 'nat'; readonly key: string; readonly binding: NatBinding; readonly deviceId: Id; readonly leasedIp?: IpAddr };
+
+export interface SimulationResult {
+  readonly outcome: SimulationOutcome;
+  readonly actions: readonly FlowAction[];
+  readonly generated: readonly GeneratedPacket[];
+  /** The match with its seen mask: the installed flow matches only those fields of `match.orig`. */
+  readonly match: FlowMatch;
+  /** What the flow depends on ("device:<id>", "mac:<bridge>:<vlan>:<mac>", "route:<router>", "arp:<router>:<ip>", "ct:<key>", "nat:<key>"). */
+  readonly tags: readonly string[];
+  readonly stateChanges: readonly StateChange[];
+  /** Whether the result may be installed as a flow (false for one-off packets such as ICMP errors). */
+  readonly installFlow: boolean;
+  /** Expiry class: error/drop flows live seconds; flows with state live shorter than their state. */
+  readonly expiry: 'error' | 'normal' | 'stateful';
+  /** Devices and ports traversed, for `tollgate trace`. */
+  readonly trace: readonly string[];
+}
