@@ -1,6 +1,6 @@
 // The mutable state of one simulation run: the match being rewritten, the actions, tags and state
 // changes collected on the way. Created by the simulator, passed to device and chain code.
-import type { FlowMatch, HeaderModification } from '../packet/flow-match.js';
+import { Field, VLAN_NONE, type FlowMatch, type HeaderModification } from '../packet/flow-match.js';
 import type { Id } from '../topology/types.js';
 import type { FlowAction, GeneratedPacket, Missing, SimulationInput, SimulationViews, StateChange } from './types.js';
 
@@ -34,8 +34,22 @@ export class SimContext {
     this.ingressDeviceId = ingressDeviceId;
   }
 
-  /** Applies a header rewrite to the match and records it as an action. */
+  /** Applies a header rewrite to the match and records it as an action (in order with outputs). */
   modify(m: HeaderModification): void {
+    if (m.kind === 'setField') {
+      if (typeof m.value === 'bigint' || m.field === Field.IpSrc || m.field === Field.IpDst || m.field === Field.NdTarget) {
+        this.match.setIp(m.field, m.value);
+      } else {
+        this.match.set(m.field, m.value);
+      }
+    } else if (m.kind === 'pushVlan') {
+      this.match.set(Field.InnerVlanId, this.match.peek(Field.VlanId));
+      this.match.set(Field.VlanId, m.vlanId);
+    } else if (m.kind === 'popVlan') {
+      this.match.set(Field.VlanId, this.match.peek(Field.InnerVlanId));
+      this.match.set(Field.InnerVlanId, VLAN_NONE);
+    }
+    // decTtl leaves the clamped TTL class alone: expiry was decided before the rewrite.
     this.actions.push(m);
   }
 
