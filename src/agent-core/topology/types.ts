@@ -160,6 +160,12 @@ export interface Route {
 export type TopologyObject = Bridge | Router | Port | Chain | Rule | PortGroup | Route;
 
 /**
+ * The kind of a stored object, as in the store path /topology/{type}/{id}. Rules carry no `type`
+ * field (their `kind` is the action), so this names them 'rule'.
+ */
+export type TopologyObjectType = 'bridge' | 'router' | 'port' | 'chain' | 'rule' | 'portGroup' | 'route';
+
+/**
  * Read-only access to the topology for the simulator. `undefined` means "not loaded (yet)": the
  * simulation answers NotYet. Implementations return the same object for an unchanged device, so
  * derived forms (parsed rules, routing tables) can be memoized by identity.
