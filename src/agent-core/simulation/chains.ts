@@ -1,0 +1,132 @@
+// Rule chains (DESIGN: Virtual topology, Chain / Rule / Condition): ordered rules with accept, drop,
+// reject, continue, jump and return, NAT rules, and loop protection for jumps.
+//
+// accept, drop and reject end the whole evaluation (also from inside a jumped-to chain). A jumped-to
+// chain that ends by `return` or by running out of rules resumes its caller after the jump; the
+// top-level chain running out of rules accepts. Flows tag every chain evaluated ("device:<id>");
+// rules are not tagged one by one: a rule carries its chainId, so a rule change invalidates
+// "device:<rule.chainId>".
+import type { Chain, Id, Rule } from '../topology/types.js';
+import type { SimContext } from './context.js';
+import { COND_NO, COND_NOT_YET, type CompiledCondition, compiledConditionOf, matchCondition } from './conditions.js';
+import { applyNatRule } from './nat.js';
+import { deviceTag } from './tags.js';
+
+export type ChainVerdict = 'accept' | 'drop' | 'reject' | 'notYet';
+
+/** Deepest jump nesting allowed; deeper is treated as a loop (an error drop). */
+export const MAX_JUMP_DEPTH = 16;
+
+/** What a chain run ends with: a verdict for the whole evaluation, or "back to the caller". */
+type RunResult = ChainVerdict | 'return';
+
+/** A chain's rules as last seen, with their compiled conditions, to skip re-compiling per packet. */
+interface ChainCache {
+  readonly tag: string;
+  readonly rules: (Rule | undefined)[];
+  readonly conds: (CompiledCondition | undefined)[];
+}
+
+const chainCaches = new WeakMap<Chain, ChainCache>();
+const chainErrors = new WeakMap<SimContext, string>();
+
+/**
+ * Why the last chain evaluation of this run dropped as an error (a jump loop or a jump too deep),
+ * or undefined when its drops were ordinary rule verdicts. The caller reports such a drop as an
+ * error (short-lived error flow).
+ */
+export function chainError(ctx: SimContext): string | undefined {
+  return chainErrors.get(ctx);
+}
+
+/**
+ * Evaluates a chain for the packet in `ctx` at device `deviceId` (whose id keys conntrack and NAT
+ * state). Undefined chainId = no chain = accept. A chain, rule or jump target that is not loaded
+ * is recorded in ctx.missing and the answer is 'notYet'.
+ */
+export function evaluateChain(ctx: SimContext, chainId: Id | undefined, deviceId: Id): ChainVerdict {
+  if (chainId === undefined) return 'accept';
+  chainErrors.delete(ctx);
+  const r = runChain(ctx, chainId, deviceId, []);
+  return r === 'return' ? 'accept' : r;
+}
+
+function cacheOf(chain: Chain): ChainCache {
+  let c = chainCaches.get(chain);
+  if (c === undefined) {
+    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length) };
+    chainCaches.set(chain, c);
+  }
+  return c;
+}
+
+function errorDrop(ctx: SimContext, why: string): ChainVerdict {
+  chainErrors.set(ctx, why);
+  ctx.trace.push(`chain error: ${why}`);
+  return 'drop';
+}
+
+/** Records every rule of the chain that is not loaded from index `from` on, so one fetch gets them all. */
+function missingRules(ctx: SimContext, chain: Chain, from: number): ChainVerdict {
+  const topology = ctx.views.topology;
+  for (let i = from; i < chain.ruleIds.length; i++) {
+    const id = chain.ruleIds[i];
+    if (topology.rule(id) === undefined) ctx.notYet({ kind: 'device', objectType: 'rule', id });
+  }
+  return 'notYet';
+}
+
+function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunResult {
+  if (stack.includes(chainId)) return errorDrop(ctx, `jump loop: ${[...stack, chainId].join(' -> ')}`);
+  if (stack.length >= MAX_JUMP_DEPTH) return errorDrop(ctx, `jumps nested deeper than ${MAX_JUMP_DEPTH} at ${chainId}`);
+  const topology = ctx.views.topology;
+  const chain = topology.chain(chainId);
+  if (chain === undefined) {
+    ctx.notYet({ kind: 'device', objectType: 'chain', id: chainId });
+    return 'notYet';
+  }
+  const cache = cacheOf(chain);
+  ctx.tag(cache.tag);
+  const ids = chain.ruleIds;
+  for (let i = 0; i < ids.length; i++) {
+    const rule = topology.rule(ids[i]);
+    if (rule === undefined) return missingRules(ctx, chain, i);
+    let cond = cache.conds[i];
+    if (cache.rules[i] !== rule || cond === undefined) {
+      cond = compiledConditionOf(rule);
+      cache.rules[i] = rule;
+      cache.conds[i] = cond;
+    }
+    const hit = matchCondition(ctx, cond, deviceId);
+    if (hit === COND_NO) {
+      if (cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
+      continue;
+    }
+    if (hit === COND_NOT_YET) return 'notYet';
+    const r = applyRule(ctx, rule, chainId, deviceId, stack);
+    if (r !== undefined) return r;
+  }
+  return 'return';
+}
+
+/** Runs a matching rule's action; undefined = go on with the next rule. */
+function applyRule(ctx: SimContext, rule: Rule, chainId: Id, deviceId: Id, stack: Id[]): RunResult | undefined {
+  switch (rule.kind) {
+    case 'literal':
+      if (rule.action === 'continue') return undefined;
+      if (rule.action !== 'return') ctx.trace.push(`chain ${chainId}: rule ${rule.id} ${rule.action}`);
+      return rule.action;
+    case 'jump': {
+      stack.push(chainId);
+      const r = runChain(ctx, rule.jumpChainId, deviceId, stack);
+      stack.pop();
+      return r === 'return' ? undefined : r;
+    }
+    default: {
+      const r = applyNatRule(ctx, rule, deviceId);
+      if (r === 'skip') return undefined;
+      if (r === 'applied') return rule.then === 'accept' ? 'accept' : undefined;
+      return r;
+    }
+  }
+}
