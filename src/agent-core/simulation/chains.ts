@@ -6,9 +6,15 @@
 // top-level chain running out of rules accepts. Flows tag every chain evaluated ("device:<id>");
 // rules are not tagged one by one: a rule carries its chainId, so a rule change invalidates
 // "device:<rule.chainId>".
+//
+// A chain that tests connection state anywhere (also through its jumps) tracks every packet it
+// sees at its device, before its first rule: as Linux conntrack tracks a connection whatever rule
+// lets it out, so that "accept return flows, drop the rest" on an uplink lets replies in to the
+// connections opened from inside, which never reach that rule themselves.
 import type { Chain, Id, Rule } from '../topology/types.js';
 import type { SimContext } from './context.js';
 import { COND_NO, COND_NOT_YET, type CompiledCondition, compiledConditionOf, matchCondition } from './conditions.js';
+import { connState } from './conntrack.js';
 import { applyNatRule } from './nat.js';
 import { deviceTag } from './tags.js';
 
@@ -47,6 +53,7 @@ export function chainError(ctx: SimContext): string | undefined {
 export function evaluateChain(ctx: SimContext, chainId: Id | undefined, deviceId: Id): ChainVerdict {
   if (chainId === undefined) return 'accept';
   chainErrors.delete(ctx);
+  if (tracksConnections(ctx, chainId, [])) connState(ctx, deviceId);
   const r = runChain(ctx, chainId, deviceId, []);
   return r === 'return' ? 'accept' : r;
 }
@@ -76,6 +83,35 @@ function missingRules(ctx: SimContext, chain: Chain, from: number): ChainVerdict
   return 'notYet';
 }
 
+/** The rule's compiled condition, compiled once per Rule object and remembered per position. */
+function conditionAt(cache: ChainCache, i: number, rule: Rule): CompiledCondition {
+  let cond = cache.conds[i];
+  if (cache.rules[i] !== rule || cond === undefined) {
+    cond = compiledConditionOf(rule);
+    cache.rules[i] = rule;
+    cache.conds[i] = cond;
+  }
+  return cond;
+}
+
+/** Whether the chain or a chain it jumps to tests connection state. Missing parts count as no. */
+function tracksConnections(ctx: SimContext, chainId: Id, visited: Id[]): boolean {
+  if (visited.includes(chainId)) return false;
+  visited.push(chainId);
+  const topology = ctx.views.topology;
+  const chain = topology.chain(chainId);
+  if (chain === undefined) return false;
+  const cache = cacheOf(chain);
+  const ids = chain.ruleIds;
+  for (let i = 0; i < ids.length; i++) {
+    const rule = topology.rule(ids[i]);
+    if (rule === undefined) continue;
+    if (conditionAt(cache, i, rule).tracksConnections) return true;
+    if (rule.kind === 'jump' && tracksConnections(ctx, rule.jumpChainId, visited)) return true;
+  }
+  return false;
+}
+
 function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunResult {
   if (stack.includes(chainId)) return errorDrop(ctx, `jump loop: ${[...stack, chainId].join(' -> ')}`);
   if (stack.length >= MAX_JUMP_DEPTH) return errorDrop(ctx, `jumps nested deeper than ${MAX_JUMP_DEPTH} at ${chainId}`);
@@ -91,12 +127,7 @@ function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunR
   for (let i = 0; i < ids.length; i++) {
     const rule = topology.rule(ids[i]);
     if (rule === undefined) return missingRules(ctx, chain, i);
-    let cond = cache.conds[i];
-    if (cache.rules[i] !== rule || cond === undefined) {
-      cond = compiledConditionOf(rule);
-      cache.rules[i] = rule;
-      cache.conds[i] = cond;
-    }
+    const cond = conditionAt(cache, i, rule);
     const hit = matchCondition(ctx, cond, deviceId);
     if (hit === COND_NO) {
       if (cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);

@@ -13,7 +13,7 @@
 //   and first fragments; 'nonheader' later fragments only. A condition that tests L4 fields
 //   (tpSrc, tpDst, icmpType, icmpCode) and names no policy uses 'header': later fragments carry no
 //   L4 header, so they never match an L4 test (as in MidoNet's FragmentPolicy).
-// - connState is tested last: asking it records conntrack state, which only a matching rule may do.
+// - connState is tested last, after the cheaper fields (a chain that tests it tracks every packet anyway: chains.ts).
 import {
   parseCidr, parseMac, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, FIELD_OFFSET, FRAG_LATER, FRAG_NONE, Field,
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
@@ -34,6 +34,8 @@ type Test = (ctx: SimContext, deviceId: Id) => CondResult;
 export interface CompiledCondition {
   readonly tests: readonly Test[];
   readonly invert: boolean;
+  /** The condition tests connection state: the chain holding it tracks every packet it sees. */
+  readonly tracksConnections: boolean;
   /** Set when a value in the condition does not parse: the rule then never matches, inverted or not. */
   readonly broken: string | undefined;
 }
@@ -186,7 +188,7 @@ export function compileCondition(c: Condition): CompiledCondition {
   if (c.outPortGroup) add(portGroupTest(c.outPortGroup.value, inv(c.outPortGroup), true));
   const want = c.connState;
   if (want !== undefined) add((ctx, dev) => yes(connState(ctx, dev) === want));
-  return { tests, invert: c.invert === true, broken };
+  return { tests, invert: c.invert === true, tracksConnections: want !== undefined, broken };
 }
 
 const compiled = new WeakMap<Rule, CompiledCondition>();
