@@ -62,3 +62,9 @@ export const TUNNEL_KEY_TRACE_BIT = 0x800000;
 export const IPV4_MIN_MTU = 576;
 export const IPV6_MIN_MTU = 1280;
 export const DEFAULT_MTU = 1500;
+
+// Added for the ICMP error classification of packet/icmp.ts (RFC 792, RFC 4861 8).
+export const ICMP_SOURCE_QUENCH = 4;
+export const ICMP_REDIRECT = 5;
+export const ICMP_PARAMETERPROB = 12;
+export const ND_REDIRECT = 137;
