@@ -10,10 +10,12 @@ export const LAB = {
   tenant: 'tenant',
   bridgeA: 'net-a',
   bridgeB: 'net-b',
-  uplinkA: { port: 'uplink-a', address: '192.0.2.2/24', mac: '02:00:00:00:01:0a', peer: '192.0.2.1', peerMac: '0c:00:00:00:00:0a' },
-  uplinkB: { port: 'uplink-b', address: '198.51.100.2/24', mac: '02:00:00:00:01:0b', peer: '198.51.100.1', peerMac: '0c:00:00:00:00:0b' },
+  uplinkA: { port: 'uplink-a', address: '192.0.2.2/28', mac: '02:00:00:00:01:0a', peer: '192.0.2.1', peerMac: '0c:00:00:00:00:0a' },
+  uplinkB: { port: 'uplink-b', address: '198.51.100.2/28', mac: '02:00:00:00:01:0b', peer: '198.51.100.1', peerMac: '0c:00:00:00:00:0b' },
   uplinkV6: { address: '2001:db8:ff::2/64', peer: '2001:db8:ff::1' },
   ingressSet: 'ingress-set-1',
+  /** The internet beyond the uplinks is represented by this host (outside both uplink subnets). */
+  internetHost: '198.51.100.77',
   /** Provider ↔ tenant link. */
   transit: { provider: 'provider-transit', tenant: 'tenant-transit', providerAddress: '198.18.0.1/30', tenantAddress: '198.18.0.2/30' },
   netA: { gatewayPort: 'tenant-net-a', address: '198.18.1.1/24', mac: '02:00:00:00:02:01', v6: '2001:db8:1::1/64' },

@@ -1,0 +1,127 @@
+// This host's in-memory state tables: learned MACs, ARP/ND entries, conntrack keys, NAT bindings and
+// SNAT ports in use. They back the simulator's table views (simulation/types.ts) and take the
+// state changes of each simulation. Shared copies live in ZooKeeper (store/) and in peers (flow-state
+// push); this is the local front the simulation reads synchronously.
+import type { IpAddr, Mac } from '../packet/index.js';
+import type { Id } from '../topology/index.js';
+import type {
+  ArpTableView, ConntrackView, MacTableView, NatBinding, NatPortAllocator, NatTableView, StateChange,
+} from '../simulation/index.js';
+import { arpTag, macTag } from '../simulation/index.js';
+
+/** Idle lifetime of conntrack and NAT keys (DESIGN: Flow state, "about a minute"). */
+export const STATE_IDLE_MS = 60_000;
+
+interface Expiring<T> {
+  value: T;
+  expiresAt: number;
+  /** For a forward SNAT binding: the "<device>|<ip>" whose port it holds, freed on expiry. */
+  portOf?: string;
+}
+
+export class LocalTables implements MacTableView, ArpTableView, ConntrackView, NatTableView, NatPortAllocator {
+  private readonly macs = new Map<string, Id>();
+  private readonly arp = new Map<string, Mac>();
+  private readonly conntrackKeys = new Map<string, Expiring<true>>();
+  private readonly natBindings = new Map<string, Expiring<NatBinding>>();
+  /** SNAT ports in use per "<device>|<ip>". */
+  private readonly natPortsUsed = new Map<string, Set<number>>();
+
+  constructor(private readonly stateIdleMs = STATE_IDLE_MS) {}
+
+  lookup(bridgeId: Id, vlanId: number, mac: Mac): Id | null;
+  lookup(routerId: Id, ip: IpAddr): Mac | undefined;
+  lookup(deviceId: Id, a: number | IpAddr, b?: Mac): Id | Mac | null | undefined {
+    if (b !== undefined) return this.macs.get(`${deviceId}|${a}|${b}`) ?? null;
+    return this.arp.get(`${deviceId}|${a}`);
+  }
+
+  has(key: string): boolean {
+    return this.conntrackKeys.has(key);
+  }
+
+  get(key: string): NatBinding | undefined {
+    return this.natBindings.get(key)?.value;
+  }
+
+  pickPort(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number, flowHash: number): number | undefined {
+    const used = this.natPortsUsed.get(`${deviceId}|${ip}`);
+    const span = portTo - portFrom + 1;
+    if (span <= 0) return undefined;
+    // Start where the connection hash points and walk to the first free port (bounded by the span).
+    const start = (flowHash >>> 0) % span;
+    for (let i = 0; i < span; i++) {
+      const port = portFrom + ((start + i) % span);
+      if (used === undefined || !used.has(port)) return port;
+    }
+    return undefined;
+  }
+
+  learnMac(bridgeId: Id, vlanId: number, mac: Mac, portId: Id): void {
+    this.macs.set(`${bridgeId}|${vlanId}|${mac}`, portId);
+  }
+
+  learnArp(routerId: Id, ip: IpAddr, mac: Mac): void {
+    this.arp.set(`${routerId}|${ip}`, mac);
+  }
+
+  /**
+   * Applies a simulation's state changes (before its flow is installed) and returns the tags of
+   * flows made stale: those that flooded for, or forwarded to, a MAC that moved, and those that
+   * depend on an ARP entry that changed. Conntrack and NAT keys only refresh their lifetime.
+   */
+  apply(changes: readonly StateChange[], now: number): string[] {
+    const stale: string[] = [];
+    const expiresAt = now + this.stateIdleMs;
+    for (const c of changes) {
+      switch (c.kind) {
+        case 'macLearned':
+          if (this.lookup(c.bridgeId, c.vlanId, c.mac) !== c.portId) stale.push(macTag(c.bridgeId, c.vlanId, c.mac));
+          this.learnMac(c.bridgeId, c.vlanId, c.mac, c.portId);
+          break;
+        case 'arpLearned':
+          if (this.lookup(c.routerId, c.ip) !== c.mac) stale.push(arpTag(c.routerId, c.ip));
+          this.learnArp(c.routerId, c.ip, c.mac);
+          break;
+        case 'conntrack':
+          this.conntrackKeys.set(c.key, { value: true, expiresAt });
+          break;
+        case 'nat': {
+          const entry: Expiring<NatBinding> = { value: c.binding, expiresAt };
+          if (c.leasedIp !== undefined) {
+            entry.portOf = `${c.deviceId}|${c.leasedIp}`;
+            let used = this.natPortsUsed.get(entry.portOf);
+            if (used === undefined) this.natPortsUsed.set(entry.portOf, (used = new Set()));
+            used.add(c.binding.port);
+          }
+          this.natBindings.set(c.key, entry);
+          break;
+        }
+      }
+    }
+    return stale;
+  }
+
+  /** Drops conntrack keys and NAT bindings idle past their lifetime; returns their flow tags. */
+  expire(now: number): string[] {
+    const tags: string[] = [];
+    for (const [k, e] of this.conntrackKeys) {
+      if (e.expiresAt <= now) {
+        this.conntrackKeys.delete(k);
+        tags.push(`ct:${k}`);
+      }
+    }
+    for (const [k, e] of this.natBindings) {
+      if (e.expiresAt <= now) {
+        this.natBindings.delete(k);
+        if (e.portOf !== undefined) this.natPortsUsed.get(e.portOf)?.delete(e.value.port);
+        tags.push(`nat:${k}`);
+      }
+    }
+    return tags;
+  }
+
+  counts(): { macs: number; arp: number; conntrack: number; nat: number } {
+    return { macs: this.macs.size, arp: this.arp.size, conntrack: this.conntrackKeys.size, nat: this.natBindings.size };
+  }
+}

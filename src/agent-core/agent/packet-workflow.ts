@@ -1,0 +1,150 @@
+// The packet's way through one agent, without the I/O (DESIGN: The packet's way, steps 2-6): flow
+// table lookup, upcall into the simulator on a miss, state applied before the flow is installed,
+// generated packets walked from their port, actions executed on the frame. The datapath shell
+// feeds it frames and sends what it returns; tests and the simulated lab drive it directly.
+import { MegaflowTable, type Flow, type FlowTimeouts } from '../flows/index.js';
+import {
+  KEY_WORDS, applyModifications, extractFlowKey, flowMatchFromFrame, isDecodeError,
+  type DecodeError, type HeaderModification,
+} from '../packet/index.js';
+import { simulate, simulateGenerated, type FlowAction, type Missing, type SimulationResult, type SimulationViews } from '../simulation/index.js';
+import type { Id } from '../topology/index.js';
+import type { LocalTables } from './local-tables.js';
+
+export type FlowActions = readonly FlowAction[];
+
+/** Flow lifetimes by expiry class (DESIGN: Flows). Stateful flows end before their state (60 s idle). */
+export const FLOW_TIMEOUTS: Readonly<Record<SimulationResult['expiry'], FlowTimeouts>> = {
+  error: { idleMs: 0, hardMs: 5_000 },
+  normal: { idleMs: 60_000, hardMs: 0 },
+  stateful: { idleMs: 30_000, hardMs: 30_000 },
+};
+
+/** Bound on generated packets walked per upcall (each may generate more: an ARP request floods). */
+const MAX_GENERATED_WALKS = 64;
+
+export interface PortOutput {
+  readonly portId: Id;
+  readonly frame: Uint8Array;
+}
+
+export type PacketDisposition =
+  | { readonly kind: 'fastPath'; readonly flow: Flow<FlowActions>; readonly outputs: readonly PortOutput[] }
+  | { readonly kind: 'simulated'; readonly result: SimulationResult; readonly outputs: readonly PortOutput[]; readonly installed: boolean }
+  /** NotYet: the caller parks the frame until `missing` arrives; outputs carry e.g. an ARP request. */
+  | { readonly kind: 'parked'; readonly result: SimulationResult; readonly missing: readonly Missing[]; readonly outputs: readonly PortOutput[] }
+  | { readonly kind: 'malformed'; readonly error: DecodeError | undefined };
+
+export interface WorkflowCounters {
+  packets: number;
+  fastPath: number;
+  simulations: number;
+  installs: number;
+  parked: number;
+  malformed: number;
+  generated: number;
+}
+
+export class PacketWorkflow {
+  readonly flows = new MegaflowTable<FlowActions>();
+  readonly counters: WorkflowCounters = { packets: 0, fastPath: 0, simulations: 0, installs: 0, parked: 0, malformed: 0, generated: 0 };
+  private readonly portNumbers = new Map<Id, number>();
+  private readonly key = new Float64Array(KEY_WORDS);
+
+  constructor(
+    private readonly views: SimulationViews,
+    private readonly tables: LocalTables,
+  ) {}
+
+  /** The datapath number of a virtual port (the flow key's InPort), assigned on first use. */
+  portNumber(portId: Id): number {
+    let n = this.portNumbers.get(portId);
+    if (n === undefined) this.portNumbers.set(portId, (n = this.portNumbers.size + 1));
+    return n;
+  }
+
+  /** One frame that entered on an exterior virtual port. */
+  handle(frame: Uint8Array, ingressPortId: Id, now: number): PacketDisposition {
+    this.counters.packets++;
+    const inPort = this.portNumber(ingressPortId);
+    if (!extractFlowKey(frame, inPort, 0, this.key)) {
+      this.counters.malformed++;
+      return { kind: 'malformed', error: undefined };
+    }
+    const flow = this.flows.lookup(this.key);
+    if (flow !== undefined) {
+      this.counters.fastPath++;
+      this.flows.hit(flow, 1, frame.length, now);
+      return { kind: 'fastPath', flow, outputs: executeActions(frame, flow.actions) };
+    }
+    const match = flowMatchFromFrame(frame, inPort);
+    if (isDecodeError(match)) {
+      this.counters.malformed++;
+      return { kind: 'malformed', error: match };
+    }
+    this.counters.simulations++;
+    const result = simulate({ frame, match, ingressPortId }, this.views);
+    // State first, then invalidation, then the install: a MAC this packet taught must not
+    // invalidate the flow it is about to install.
+    this.flows.invalidateTags(this.tables.apply(result.stateChanges, now));
+    const outputs = this.walkGenerated(result, now);
+    if (result.outcome.kind === 'notYet') {
+      this.counters.parked++;
+      return { kind: 'parked', result, missing: result.outcome.missing, outputs };
+    }
+    let installed = false;
+    if (result.installFlow) {
+      this.flows.install(match.orig, match.seen, result.actions, result.tags, FLOW_TIMEOUTS[result.expiry], now);
+      this.counters.installs++;
+      installed = true;
+    }
+    outputs.push(...executeActions(frame, result.actions));
+    return { kind: 'simulated', result, outputs, installed };
+  }
+
+  /** A topology or table change: drop the flows that depend on it. */
+  invalidate(tags: Iterable<string>): number {
+    return this.flows.invalidateTags(tags).length;
+  }
+
+  /** Expires idle state and the flows that depended on it, then idle/hard-timed-out flows. */
+  expire(now: number): number {
+    const byState = this.flows.invalidateTags(this.tables.expire(now)).length;
+    return byState + this.flows.expire(now).length;
+  }
+
+  private walkGenerated(result: SimulationResult, now: number): PortOutput[] {
+    const outputs: PortOutput[] = [];
+    const queue = [...result.generated];
+    for (let walks = 0; queue.length > 0 && walks < MAX_GENERATED_WALKS; walks++) {
+      const g = queue.shift()!;
+      this.counters.generated++;
+      const r = simulateGenerated(g.frame, g.egressPortId, this.views);
+      this.flows.invalidateTags(this.tables.apply(r.stateChanges, now));
+      queue.push(...r.generated);
+      outputs.push(...executeActions(g.frame, r.actions));
+    }
+    return outputs;
+  }
+}
+
+/** Runs an action list on a frame: rewrites accumulate; each output emits the frame as it is then. */
+export function executeActions(frame: Uint8Array, actions: FlowActions): PortOutput[] {
+  const outputs: PortOutput[] = [];
+  let current = frame;
+  let pending: HeaderModification[] = [];
+  for (const a of actions) {
+    if (a.kind !== 'output') {
+      pending.push(a);
+      continue;
+    }
+    if (pending.length > 0) {
+      const rewritten = applyModifications(current, pending);
+      if (isDecodeError(rewritten)) return outputs;
+      current = rewritten;
+      pending = [];
+    }
+    outputs.push({ portId: a.portId, frame: current });
+  }
+  return outputs;
+}
