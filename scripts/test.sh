@@ -11,7 +11,15 @@ need_node() {
   fi
 }
 need_node
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# The store's integration tests start their own ZooKeeper from Debian's package (STACK-NOTES).
+if [ ! -f /usr/share/java/zookeeper.jar ]; then
+  { apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null; } || echo "warning: could not install zookeeper"
+fi
+# npm ci builds the AF_PACKET addon (binding.gyp) with node-gyp: a C++ compiler, make, python3.
+if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq g++ make python3 >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/tollgate_af_packet.node ]; then
   npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
@@ -19,7 +27,7 @@ results=$(mktemp /tmp/tollgate-jest-XXXXXX.json)
 trap 'rm -f "$results"' EXIT
 # Suites that create namespaces or servers run serially (DEVELOPERS brief): --runInBand for all
 # of them keeps the order simple on 2 cores; unit suites are fast either way.
-NODE_OPTIONS=--experimental-vm-modules npx jest --ci --json --outputFile="$results" "$@"
+NODE_OPTIONS=--experimental-vm-modules npx jest --ci --runInBand --json --outputFile="$results" "$@"
 status=$?
 if [ -s "$results" ]; then
   node -e '
