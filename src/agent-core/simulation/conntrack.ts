@@ -27,7 +27,8 @@ const answers = new WeakMap<SimContext, Map<Id, ConnState>>();
  *   else forward, and the forward flow records its key (a `conntrack` state change), making the
  *   flow stateful so that it expires before the key and re-pushes it while the connection lives.
  *
- * Both directions tag "ct:<forward key>" so that the key's expiry invalidates both flows.
+ * Both directions tag "ct:<forward key>" so that the key's expiry invalidates both flows; a forward
+ * flow also tags the reply-direction key it found absent, so that its creation invalidates it.
  */
 export function connState(ctx: SimContext, deviceId: Id): ConnState {
   let perDevice = answers.get(ctx);
@@ -67,5 +68,9 @@ function trackConnection(ctx: SimContext, deviceId: Id): ConnState {
   ctx.stateChanges.push({ kind: 'conntrack', key });
   ctx.stateful = true;
   ctx.tag(ctTag(key));
+  // "Forward" holds only while the reply-direction key is absent: if the other side opens that
+  // connection later (this packet was a probe its policy dropped), the key's arrival must
+  // invalidate this flow, or it would keep answering for the connection's replies.
+  ctx.tag(ctTag(replyKey));
   return 'forward';
 }

@@ -101,8 +101,10 @@ export function portSourceAddress(port: Port, peer: IpAddr): IpAddr | undefined 
 
 /**
  * Drops the packet as an error and, where allowed, emits the ICMP error out of `routerIn` to the
- * previous hop. The error quotes the packet as rewritten so far on the walk. Never installed as a
- * flow: later packets of the same flow must each get their own answer (or none).
+ * previous hop. The error quotes the packet as it entered this router: earlier hops' rewrites (MACs,
+ * TTL) stay, this router's own NAT does not, so the sender recognises its datagram and no inside
+ * address leaks out. Never installed as a flow: later packets of the same flow must each get their
+ * own answer (or none).
  */
 export function sendIcmpError(w: Walker, routerIn: Port, kind: IcmpErrorKind, reason: string, mtu?: number): void {
   const ctx = w.ctx;
@@ -117,7 +119,7 @@ export function sendIcmpError(w: Walker, routerIn: Port, kind: IcmpErrorKind, re
   const v6 = m.peek(Field.EthType) === ETHERTYPE_IPV6;
   const src = portSourceAddress(routerIn, m.peekIp(Field.IpSrc));
   const srcMac = portMac(routerIn);
-  const quoted = w.currentFrame();
+  const quoted = w.currentFrame(w.routerEntryActions);
   if (src === undefined || srcMac === undefined || quoted === undefined) {
     ctx.trace.push(`no ICMP error: port ${routerIn.id} has no ${v6 ? 'IPv6' : 'IPv4'} address or MAC, or the packet cannot be rebuilt`);
     return;

@@ -42,6 +42,8 @@ export class Walker {
   outputs = 0;
   /** decTtl rewrites on the current path: a later router must judge the TTL they left. */
   ttlDecrements = 0;
+  /** Length of the action list when the packet entered the router now deciding: what its ICMP errors quote. */
+  routerEntryActions = 0;
   private visits = 0;
   private dropReason: string | undefined = undefined;
   private dropError = false;
@@ -127,6 +129,7 @@ export class Walker {
     ctx.outPortId = undefined;
     ctx.trace.push(`port ${portId}: in`);
     const isRouter = port.deviceType === 'router';
+    if (isRouter) this.routerEntryActions = ctx.actions.length;
     if (!this.chain(port.inboundChainId, port.deviceId, isRouter ? port : undefined)) return;
     if (depth + 1 > ctx.devicesTraversed) ctx.devicesTraversed = depth + 1;
     if (isRouter) processRouter(this, port, depth + 1);
@@ -198,11 +201,15 @@ export class Walker {
     this.ttlDecrements = ttl;
   }
 
-  /** The packet as rewritten so far on this path (what an ICMP error quotes, what a reply answers). */
-  currentFrame(): Uint8Array | undefined {
+  /**
+   * The packet as rewritten so far on this path (what a reply answers), or as it was when the
+   * action list was `upTo` long (what an ICMP error quotes).
+   */
+  currentFrame(upTo = this.ctx.actions.length): Uint8Array | undefined {
     const { actions, input } = this.ctx;
     let mods: HeaderModification[] | undefined;
-    for (const a of actions) {
+    for (let i = 0; i < upTo; i++) {
+      const a = actions[i];
       if (a.kind === 'output') continue;
       (mods ??= []).push(a);
     }
