@@ -68,7 +68,9 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
   /**
    * Applies a simulation's state changes (before its flow is installed) and returns the tags of
    * flows made stale: those that flooded for, or forwarded to, a MAC that moved, and those that
-   * depend on an ARP entry that changed. Conntrack and NAT keys only refresh their lifetime.
+   * depend on an ARP entry that changed, and those that were decided without a conntrack key or
+   * NAT binding that now exists (a drop flow installed for a probe before the connection opened,
+   * a reverse NAT that found nothing). Known keys only refresh their lifetime.
    */
   apply(changes: readonly StateChange[], now: number): string[] {
     const stale: string[] = [];
@@ -84,9 +86,12 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
           this.learnArp(c.routerId, c.ip, c.mac);
           break;
         case 'conntrack':
+          if (!this.conntrackKeys.has(c.key)) stale.push(`ct:${c.key}`);
           this.conntrackKeys.set(c.key, { value: true, expiresAt });
           break;
         case 'nat': {
+          const old = this.natBindings.get(c.key)?.value;
+          if (old === undefined || old.ip !== c.binding.ip || old.port !== c.binding.port) stale.push(`nat:${c.key}`);
           const entry: Expiring<NatBinding> = { value: c.binding, expiresAt };
           if (c.leasedIp !== undefined) {
             entry.portOf = `${c.deviceId}|${c.leasedIp}`;

@@ -61,6 +61,9 @@ export function buildLabTopology(opts: LabTopologyOptions = {}): TopologyObject[
   b.route(LAB.provider, '2001:db8:1::/64', { id: 'provider-net-a-v6', egressPort: pt, gateway: '2001:db8:fe::2' });
   b.route(LAB.provider, '2001:db8:2::/64', { id: 'provider-net-b-v6', egressPort: pt, gateway: '2001:db8:fe::2' });
   b.route(LAB.tenant, '0.0.0.0/0', { id: 'tenant-default', egressPort: tt, gateway: '198.18.0.1' });
+  // Floating and SNAT addresses nothing translated: answer unreachable instead of bouncing the
+  // packet back to the provider router (which routes the range here) until the loop guard.
+  b.route(LAB.tenant, LAB.floatingRange, { id: 'tenant-floating-unused', nextHop: 'reject' });
   b.route(LAB.tenant, '::/0', { id: 'tenant-default-v6', egressPort: tt, gateway: '2001:db8:fe::1' });
 
   b.connect(LAB.tenant, LAB.bridgeA, [LAB.netA.address, LAB.netA.v6], { id: LAB.netA.gatewayPort, mac: LAB.netA.mac });

@@ -49,3 +49,15 @@ describe('LocalTables', () => {
     expect(t.pickPort('r1', 9, 1000, 1002, 4)).toBe(1001);
   });
 });
+
+describe('LocalTables staleness of connection state', () => {
+  it('a new conntrack key or NAT binding makes flows decided without it stale; a refresh does not', () => {
+    const t = new LocalTables();
+    expect(t.apply([{ kind: 'conntrack', key: 'k' }], 0)).toEqual(['ct:k']);
+    expect(t.apply([{ kind: 'conntrack', key: 'k' }], 1)).toEqual([]);
+    const nat = (port: number) => t.apply([{ kind: 'nat', key: 'n', binding: { ip: 9, port }, deviceId: 'r1' }], 2);
+    expect(nat(2000)).toEqual(['nat:n']);
+    expect(nat(2000)).toEqual([]);
+    expect(nat(2001)).toEqual(['nat:n']);
+  });
+});
