@@ -1,8 +1,8 @@
 // Test kit for the device walk: a topology built with TopologyBuilder, Map-backed MAC/ARP/conntrack/NAT
 // views that take the simulation's own state changes, real frames from the packet encoders, and a
 // tiny datapath that executes a result's action list on the frame to see what each port would send.
+import { executeActions } from '../../../src/agent-core/agent/packet-workflow.js';
 import {
-  applyModifications,
   decodeFrame,
   encodeFrame,
   flowMatchFromFrame,
@@ -22,7 +22,6 @@ import {
   ICMP_ECHO_REQUEST,
   ICMP6_ECHO_REQUEST,
   ETHERTYPE_VLAN,
-  type HeaderModification,
 } from '../../../src/agent-core/packet/index.js';
 import { simulate, simulateGenerated } from '../../../src/agent-core/simulation/simulator.js';
 import type { FlowAction, NatBinding, SimulationResult, SimulationViews, StateChange } from '../../../src/agent-core/simulation/types.js';
@@ -164,27 +163,11 @@ export function decode(frame: Uint8Array): DecodedFrame {
   return d;
 }
 
-/**
- * Executes an action list on a frame as the datapath would (rewrites in order, each output sends
- * the frame as it is at that point) and returns what each port sent.
- */
+/** Executes an action list as the agent does (agent/packet-workflow.ts); every output must happen. */
 export function execute(frame: Uint8Array, actions: readonly FlowAction[]): { portId: Id; frame: Uint8Array }[] {
-  const out: { portId: Id; frame: Uint8Array }[] = [];
-  let cur = frame;
-  let pending: HeaderModification[] = [];
-  for (const a of actions) {
-    if (a.kind !== 'output') {
-      pending.push(a);
-      continue;
-    }
-    if (pending.length > 0) {
-      const next = applyModifications(cur, pending);
-      if (isDecodeError(next)) throw new Error(`actions do not apply: ${JSON.stringify(next)}`);
-      cur = next;
-      pending = [];
-    }
-    out.push({ portId: a.portId, frame: cur });
-  }
+  const out = executeActions(frame, actions);
+  const wanted = actions.filter((a) => a.kind === 'output').length;
+  if (out.length !== wanted) throw new Error(`actions do not apply: ${out.length} of ${wanted} outputs`);
   return out;
 }
 
