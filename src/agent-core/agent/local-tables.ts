@@ -65,6 +65,16 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
     this.arp.set(`${routerId}|${ip}`, mac);
   }
 
+  /** Forgets an ARP/ND entry (a neighbour that stopped answering); true if there was one. */
+  forgetArp(routerId: Id, ip: IpAddr): boolean {
+    return this.arp.delete(`${routerId}|${ip}`);
+  }
+
+  /** The SNAT ports of `ip` on `deviceId` that bindings hold now, in the order they were taken. */
+  snatPortsInUse(deviceId: Id, ip: IpAddr): number[] {
+    return [...(this.natPortsUsed.get(`${deviceId}|${ip}`) ?? [])];
+  }
+
   /**
    * Applies a simulation's state changes (before its flow is installed) and returns the tags of
    * flows made stale: those that flooded for, or forwarded to, a MAC that moved, and those that

@@ -28,11 +28,27 @@ export interface PortOutput {
   readonly frame: Uint8Array;
 }
 
+/** One generated packet walked from the port that emitted it: what the walk decided and sent. */
+export interface GeneratedWalk {
+  readonly result: SimulationResult;
+  readonly outputs: readonly PortOutput[];
+}
+
+/**
+ * What became of a frame. On an upcall, `outputs` holds the generated walks' outputs first (in
+ * `walks` order), then the frame's own; `flow` is the flow installed for it, if any.
+ */
 export type PacketDisposition =
   | { readonly kind: 'fastPath'; readonly flow: Flow<FlowActions>; readonly outputs: readonly PortOutput[] }
-  | { readonly kind: 'simulated'; readonly result: SimulationResult; readonly outputs: readonly PortOutput[]; readonly installed: boolean }
+  | {
+    readonly kind: 'simulated'; readonly result: SimulationResult; readonly outputs: readonly PortOutput[]; readonly installed: boolean;
+    readonly flow: Flow<FlowActions> | undefined; readonly walks: readonly GeneratedWalk[];
+  }
   /** NotYet: the caller parks the frame until `missing` arrives; outputs carry e.g. an ARP request. */
-  | { readonly kind: 'parked'; readonly result: SimulationResult; readonly missing: readonly Missing[]; readonly outputs: readonly PortOutput[] }
+  | {
+    readonly kind: 'parked'; readonly result: SimulationResult; readonly missing: readonly Missing[]; readonly outputs: readonly PortOutput[];
+    readonly walks: readonly GeneratedWalk[];
+  }
   | { readonly kind: 'malformed'; readonly error: DecodeError | undefined };
 
 export interface WorkflowCounters {
@@ -43,11 +59,13 @@ export interface WorkflowCounters {
   parked: number;
   malformed: number;
   generated: number;
+  /** Flows dropped by invalidation: state or topology they depended on changed or idled out (not flow timeouts). */
+  invalidated: number;
 }
 
 export class PacketWorkflow {
   readonly flows = new MegaflowTable<FlowActions>();
-  readonly counters: WorkflowCounters = { packets: 0, fastPath: 0, simulations: 0, installs: 0, parked: 0, malformed: 0, generated: 0 };
+  readonly counters: WorkflowCounters = { packets: 0, fastPath: 0, simulations: 0, installs: 0, parked: 0, malformed: 0, generated: 0, invalidated: 0 };
   private readonly portNumbers = new Map<Id, number>();
   private readonly key = new Float64Array(KEY_WORDS);
 
@@ -86,45 +104,52 @@ export class PacketWorkflow {
     const result = simulate({ frame, match, ingressPortId }, this.views);
     // State first, then invalidation, then the install: a MAC this packet taught must not
     // invalidate the flow it is about to install.
-    this.flows.invalidateTags(this.tables.apply(result.stateChanges, now));
-    const outputs = this.walkGenerated(result, now);
+    this.invalidateFlows(this.tables.apply(result.stateChanges, now));
+    const walks = this.walkGenerated(result, now);
+    const outputs = walks.flatMap((w) => w.outputs);
     if (result.outcome.kind === 'notYet') {
       this.counters.parked++;
-      return { kind: 'parked', result, missing: result.outcome.missing, outputs };
+      return { kind: 'parked', result, missing: result.outcome.missing, outputs, walks };
     }
-    let installed = false;
+    let installed: Flow<FlowActions> | undefined;
     if (result.installFlow) {
-      this.flows.install(match.orig, match.seen, result.actions, result.tags, FLOW_TIMEOUTS[result.expiry], now);
+      installed = this.flows.install(match.orig, match.seen, result.actions, result.tags, FLOW_TIMEOUTS[result.expiry], now);
       this.counters.installs++;
-      installed = true;
     }
     outputs.push(...executeActions(frame, result.actions));
-    return { kind: 'simulated', result, outputs, installed };
+    return { kind: 'simulated', result, outputs, installed: installed !== undefined, flow: installed, walks };
   }
 
   /** A topology or table change: drop the flows that depend on it. */
   invalidate(tags: Iterable<string>): number {
-    return this.flows.invalidateTags(tags).length;
+    return this.invalidateFlows(tags).length;
+  }
+
+  /** As invalidate, returning the flows it dropped (for callers that report which). */
+  invalidateFlows(tags: Iterable<string>): readonly Flow<FlowActions>[] {
+    const gone = this.flows.invalidateTags(tags);
+    this.counters.invalidated += gone.length;
+    return gone;
   }
 
   /** Expires idle state and the flows that depended on it, then idle/hard-timed-out flows. */
   expire(now: number): number {
-    const byState = this.flows.invalidateTags(this.tables.expire(now)).length;
+    const byState = this.invalidateFlows(this.tables.expire(now)).length;
     return byState + this.flows.expire(now).length;
   }
 
-  private walkGenerated(result: SimulationResult, now: number): PortOutput[] {
-    const outputs: PortOutput[] = [];
+  private walkGenerated(result: SimulationResult, now: number): GeneratedWalk[] {
+    const walked: GeneratedWalk[] = [];
     const queue = [...result.generated];
     for (let walks = 0; queue.length > 0 && walks < MAX_GENERATED_WALKS; walks++) {
       const g = queue.shift()!;
       this.counters.generated++;
       const r = simulateGenerated(g.frame, g.egressPortId, this.views);
-      this.flows.invalidateTags(this.tables.apply(r.stateChanges, now));
+      this.invalidateFlows(this.tables.apply(r.stateChanges, now));
       queue.push(...r.generated);
-      outputs.push(...executeActions(g.frame, r.actions));
+      walked.push({ result: r, outputs: executeActions(g.frame, r.actions) });
     }
-    return outputs;
+    return walked;
   }
 }
 
