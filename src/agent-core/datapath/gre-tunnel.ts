@@ -5,7 +5,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { IPPROTO_GRE } from '../packet/constants.js';
 import { parseIp4 } from '../packet/addr.js';
 import { decodeGre, greHeaderLength, isGreDecodeError, stripIp4Header, writeGreHeader } from './tunnel-gre-codec.js';
-import { TunnelSendQueue } from './tunnel-send-queue.js';
+import { deliverTunnelBatch, tunnelSendQueue } from './tunnel-port-plumbing.js';
+import type { TunnelSendQueue } from './tunnel-send-queue.js';
 import {
   TUNNEL_MIN_INNER_FRAME,
   type TunnelFrame,
@@ -133,14 +134,7 @@ export class GreTunnelPort implements TunnelPort {
     this.#checksum = opts.checksum ?? false;
     this.#remotes = remoteSet(opts.remotes);
     this.#maxBatch = opts.maxBatch ?? 256;
-    this.#queue = new TunnelSendQueue({
-      chunkSize: opts.sendChunk ?? 128,
-      maxQueuedFrames: opts.maxQueuedFrames ?? 65536,
-      transmit: (frames, start, end) => this.#transmit(frames, start, end),
-      onDropped: (n) => {
-        this.#stats.sendQueueDropped += n;
-      },
-    });
+    this.#queue = tunnelSendQueue(opts, this.#stats, (frames, start, end) => this.#transmit(frames, start, end));
     socket.on('message', (buf, source) => this.#onMessage(buf, source));
     socket.on('error', (err) => this.#onError?.(new TunnelError(`raw socket: ${err.message}`, errnoOf(err), 'gre')));
     openPorts.add(this);
@@ -312,14 +306,7 @@ export class GreTunnelPort implements TunnelPort {
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
-    const cb = this.#onFrames;
-    if (cb === undefined) {
-      this.#stats.unhandledDropped += batch.length;
-      return;
-    }
-    this.#stats.received += batch.length;
-    this.#stats.batches++;
-    cb(batch);
+    deliverTunnelBatch(batch, this.#onFrames, this.#stats);
   }
 }
 

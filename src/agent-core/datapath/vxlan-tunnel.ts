@@ -6,7 +6,8 @@ import { setImmediate as scheduleImmediate } from 'node:timers';
 import { VXLAN_PORT_TOLLGATE } from '../packet/constants.js';
 import { isDecodeError } from '../packet/errors.js';
 import { VXLAN_FLAG_I, VXLAN_HEADER_LEN, decodeVxlan, writeVxlan } from '../packet/vxlan.js';
-import { TunnelSendQueue } from './tunnel-send-queue.js';
+import { deliverTunnelBatch, tunnelSendQueue } from './tunnel-port-plumbing.js';
+import type { TunnelSendQueue } from './tunnel-send-queue.js';
 import {
   TUNNEL_MIN_INNER_FRAME,
   type TunnelFrame,
@@ -87,14 +88,7 @@ export class VxlanTunnelPort implements TunnelPort {
     this.remotePort = opts.remotePort ?? addr.port;
     this.#remotes = remoteSet(opts.remotes);
     this.#maxBatch = opts.maxBatch ?? 256;
-    this.#queue = new TunnelSendQueue({
-      chunkSize: opts.sendChunk ?? 128,
-      maxQueuedFrames: opts.maxQueuedFrames ?? 65536,
-      transmit: (frames, start, end) => this.#transmit(frames, start, end),
-      onDropped: (n) => {
-        this.#stats.sendQueueDropped += n;
-      },
-    });
+    this.#queue = tunnelSendQueue(opts, this.#stats, (frames, start, end) => this.#transmit(frames, start, end));
     socket.on('message', (msg, rinfo) => this.#receive(msg, rinfo.address));
     socket.on('error', (err) => this.#onError?.(tunnelError(err, 'socket error')));
   }
@@ -228,14 +222,7 @@ export class VxlanTunnelPort implements TunnelPort {
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
-    const cb = this.#onFrames;
-    if (cb === undefined) {
-      this.#stats.unhandledDropped += batch.length;
-      return;
-    }
-    this.#stats.received += batch.length;
-    this.#stats.batches++;
-    cb(batch);
+    deliverTunnelBatch(batch, this.#onFrames, this.#stats);
   }
 }
 

@@ -1,11 +1,11 @@
 // The naive flow table: every operation scans every flow. It is the oracle the megaflow table is
 // tested against and the baseline its benchmark reports a ratio to (DESIGN: Flows; STYLE: 12).
 import { type FieldMask } from '../packet/flow-match.js';
+import { byFlowId, FlowTableBase } from './flow-table-base.js';
 import { FULL_MASK, maskFieldCount, maskFieldNames, maskKey, maskWordOffsets, outranks } from './mask.js';
 import {
   type Flow,
   type FlowTable,
-  type FlowTableStats,
   type FlowTimeouts,
   type MaskStats,
   flowDeadline,
@@ -80,20 +80,13 @@ class LinearEntry<A> implements Flow<A> {
   }
 }
 
-export class LinearFlowTable<A> implements FlowTable<A> {
+export class LinearFlowTable<A> extends FlowTableBase<A, LinearEntry<A>> implements FlowTable<A> {
   private readonly entries: LinearEntry<A>[] = [];
   private readonly hitsByMask = new Map<FieldMask, number>();
   private readonly offsetsByMask = new Map<FieldMask, Int32Array>();
   /** Finds the flow an identical install replaces; lookups never use it (they scan). */
   private readonly byMatch = new Map<string, LinearEntry<A>>();
   private nextId = 1;
-  private lookupCount = 0;
-  private hitCount = 0;
-  private installCount = 0;
-  private replaceCount = 0;
-  private deleteCount = 0;
-  private invalidateCount = 0;
-  private expireCount = 0;
 
   get size(): number {
     return this.entries.length;
@@ -113,7 +106,7 @@ export class LinearFlowTable<A> implements FlowTable<A> {
     const entry = new LinearEntry<A>(this.nextId++, key, m, offsets, actions, [...new Set(tags)], opts, now);
     const same = this.byMatch.get(entry.matchId);
     if (same !== undefined) {
-      this.remove(same);
+      this.removeEntry(same);
       this.replaceCount++;
     }
     entry.index = this.entries.length;
@@ -146,23 +139,6 @@ export class LinearFlowTable<A> implements FlowTable<A> {
     return hits;
   }
 
-  hit(flow: Flow<A>, packets: number, bytes: number, now: number): boolean {
-    const e = this.own(flow);
-    if (e === undefined) return false;
-    e.packets += packets;
-    e.bytes += bytes;
-    if (now > e.lastUsed) e.lastUsed = now;
-    return true;
-  }
-
-  delete(flow: Flow<A>): boolean {
-    const e = this.own(flow);
-    if (e === undefined) return false;
-    this.remove(e);
-    this.deleteCount++;
-    return true;
-  }
-
   invalidateTag(tag: string): Flow<A>[] {
     return this.invalidateTags([tag]);
   }
@@ -170,31 +146,16 @@ export class LinearFlowTable<A> implements FlowTable<A> {
   invalidateTags(tags: Iterable<string>): Flow<A>[] {
     const wanted = new Set(tags);
     const victims = this.entries.filter((e) => e.tags.some((t) => wanted.has(t)));
-    for (const e of victims) this.remove(e);
+    for (const e of victims) this.removeEntry(e);
     this.invalidateCount += victims.length;
-    return victims.sort(byId);
+    return victims.sort(byFlowId);
   }
 
   expire(now: number): Flow<A>[] {
     const victims = this.entries.filter((e) => flowDeadline(e.createdAt, e.lastUsed, e.idleMs, e.hardMs) <= now);
-    for (const e of victims) this.remove(e);
+    for (const e of victims) this.removeEntry(e);
     this.expireCount += victims.length;
-    return victims.sort(byId);
-  }
-
-  stats(): FlowTableStats {
-    return {
-      flows: this.entries.length,
-      masks: this.masks,
-      lookups: this.lookupCount,
-      hits: this.hitCount,
-      misses: this.lookupCount - this.hitCount,
-      installs: this.installCount,
-      replacements: this.replaceCount,
-      deletions: this.deleteCount,
-      invalidations: this.invalidateCount,
-      expirations: this.expireCount,
-    };
+    return victims.sort(byFlowId);
   }
 
   maskStats(): MaskStats[] {
@@ -207,13 +168,13 @@ export class LinearFlowTable<A> implements FlowTable<A> {
     for (const e of [...this.entries]) if (e.live) yield e;
   }
 
-  private own(flow: Flow<A>): LinearEntry<A> | undefined {
+  protected own(flow: Flow<A>): LinearEntry<A> | undefined {
     if (!(flow instanceof LinearEntry)) return undefined;
     const e = flow as LinearEntry<A>;
     return e.live && this.entries[e.index] === e ? e : undefined;
   }
 
-  private remove(e: LinearEntry<A>): void {
+  protected removeEntry(e: LinearEntry<A>): void {
     this.byMatch.delete(e.matchId);
     const last = this.entries.pop() as LinearEntry<A>;
     if (last !== e) {
@@ -223,8 +184,4 @@ export class LinearFlowTable<A> implements FlowTable<A> {
     e.live = false;
     e.index = -1;
   }
-}
-
-function byId(a: { readonly id: number }, b: { readonly id: number }): number {
-  return a.id - b.id;
 }

@@ -2,13 +2,13 @@
 // invalidation and a deadline heap for idle/hard expiry (DESIGN: Flows). Pure: `now` is passed in.
 import { KEY_WORDS, type FieldMask } from '../packet/flow-match.js';
 import { ExpiryHeap, type HeapItem } from './expiry-heap.js';
+import { byFlowId, FlowTableBase } from './flow-table-base.js';
 import { FULL_MASK, maskFieldNames, outranks } from './mask.js';
 import { Subtable } from './subtable.js';
 import { TagIndex } from './tag-index.js';
 import {
   type Flow,
   type FlowTable,
-  type FlowTableStats,
   type FlowTimeouts,
   type MaskStats,
   flowDeadline,
@@ -79,7 +79,7 @@ class MegaflowEntry<A> implements Flow<A>, HeapItem {
  * (highest priority, then most fields, then lowest mask) and stops as soon as no later subtable
  * can hold a better flow: with uniform priorities the first hit is the answer.
  */
-export class MegaflowTable<A> implements FlowTable<A> {
+export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> implements FlowTable<A> {
   private readonly byMask = new Map<FieldMask, Subtable<MegaflowEntry<A>>>();
   /** Subtables in rank order of (maxPriority, fieldCount, -mask), descending. */
   private ordered: Subtable<MegaflowEntry<A>>[] = [];
@@ -95,13 +95,6 @@ export class MegaflowTable<A> implements FlowTable<A> {
   protected touchSink = 0;
   private nextId = 1;
   private flowCount = 0;
-  private lookupCount = 0;
-  private hitCount = 0;
-  private installCount = 0;
-  private replaceCount = 0;
-  private deleteCount = 0;
-  private invalidateCount = 0;
-  private expireCount = 0;
 
   get size(): number {
     return this.flowCount;
@@ -241,28 +234,11 @@ export class MegaflowTable<A> implements FlowTable<A> {
     return hits;
   }
 
-  hit(flow: Flow<A>, packets: number, bytes: number, now: number): boolean {
-    const e = this.own(flow);
-    if (e === undefined) return false;
-    e.packets += packets;
-    e.bytes += bytes;
-    if (now > e.lastUsed) e.lastUsed = now;
-    return true;
-  }
-
-  delete(flow: Flow<A>): boolean {
-    const e = this.own(flow);
-    if (e === undefined) return false;
-    this.removeEntry(e);
-    this.deleteCount++;
-    return true;
-  }
-
   invalidateTag(tag: string): Flow<A>[] {
     const victims = this.tagIndex.get(tag);
     for (const e of victims) this.removeEntry(e);
     this.invalidateCount += victims.length;
-    return victims.sort(byId);
+    return victims.sort(byFlowId);
   }
 
   invalidateTags(tags: Iterable<string>): Flow<A>[] {
@@ -270,7 +246,7 @@ export class MegaflowTable<A> implements FlowTable<A> {
     for (const tag of tags) for (const e of this.tagIndex.get(tag)) victims.add(e);
     for (const e of victims) this.removeEntry(e);
     this.invalidateCount += victims.size;
-    return [...victims].sort(byId);
+    return [...victims].sort(byFlowId);
   }
 
   /**
@@ -291,22 +267,7 @@ export class MegaflowTable<A> implements FlowTable<A> {
       out.push(top);
     }
     this.expireCount += out.length;
-    return out.sort(byId);
-  }
-
-  stats(): FlowTableStats {
-    return {
-      flows: this.flowCount,
-      masks: this.byMask.size,
-      lookups: this.lookupCount,
-      hits: this.hitCount,
-      misses: this.lookupCount - this.hitCount,
-      installs: this.installCount,
-      replacements: this.replaceCount,
-      deletions: this.deleteCount,
-      invalidations: this.invalidateCount,
-      expirations: this.expireCount,
-    };
+    return out.sort(byFlowId);
   }
 
   maskStats(): MaskStats[] {
@@ -332,13 +293,13 @@ export class MegaflowTable<A> implements FlowTable<A> {
     }
   }
 
-  private own(flow: Flow<A>): MegaflowEntry<A> | undefined {
+  protected own(flow: Flow<A>): MegaflowEntry<A> | undefined {
     if (!(flow instanceof MegaflowEntry)) return undefined;
     const e = flow as MegaflowEntry<A>;
     return e.owner === this && e.sub !== undefined ? e : undefined;
   }
 
-  private removeEntry(e: MegaflowEntry<A>): void {
+  protected removeEntry(e: MegaflowEntry<A>): void {
     const sub = e.sub;
     if (sub === undefined) return;
     const oldMax = sub.maxPriority;
@@ -358,8 +319,4 @@ export class MegaflowTable<A> implements FlowTable<A> {
   private sortSubtables(): void {
     this.ordered.sort((a, b) => (outranks(a.maxPriority, a.fieldCount, a.mask, b.maxPriority, b.fieldCount, b.mask) ? -1 : 1));
   }
-}
-
-function byId(a: { readonly id: number }, b: { readonly id: number }): number {
-  return a.id - b.id;
 }

@@ -3,23 +3,19 @@
 // routes, a port's groups), re-reads after every notification, and serves from memory while the
 // session is down. DESIGN: Store (agents load devices on demand, watch them, keep serving from cache).
 import {
+  idsDiff,
   objectTypeOf,
-  topologyChangeTags,
+  stableIds,
+  topologyChange,
   TOPOLOGY_OBJECT_TYPES,
-  type Bridge,
-  type Chain,
+  TypedTopologyView,
   type Id,
-  type Port,
-  type PortGroup,
   type Route,
-  type Router,
-  type Rule,
   type TopologyChange,
   type TopologyChangeListener,
   type TopologyObject,
   type TopologyObjectOf,
   type TopologyObjectType,
-  type TopologyView,
 } from '../topology/index.js';
 import { decodeTopologyObject } from './codec.js';
 import { LearnedRoutesReader } from './learned-routes.js';
@@ -63,7 +59,7 @@ interface Entry {
 const EMPTY: readonly never[] = Object.freeze([]);
 const TRACKS_REFERRERS: ReadonlySet<TopologyObjectType> = new Set(['bridge', 'router', 'port']);
 
-export class ZkTopologyCache implements TopologyView {
+export class ZkTopologyCache extends TypedTopologyView {
   private readonly paths: StorePaths;
   private readonly log: Logger;
   private readonly entries = new Map<string, Entry>();
@@ -82,6 +78,7 @@ export class ZkTopologyCache implements TopologyView {
     private readonly zk: ZkClient,
     options: TopologyCacheOptions = {},
   ) {
+    super();
     this.paths = new StorePaths(options.root);
     this.log = storeLogger(options.logger, 'topology-cache');
     for (const t of TOPOLOGY_OBJECT_TYPES) this.typeByDir.set(this.paths.typeDir(t), t);
@@ -106,26 +103,7 @@ export class ZkTopologyCache implements TopologyView {
     this.learned?.close();
   }
 
-  // --- TopologyView ---
-
-  bridge(id: Id): Bridge | undefined {
-    return this.get('bridge', id);
-  }
-  router(id: Id): Router | undefined {
-    return this.get('router', id);
-  }
-  port(id: Id): Port | undefined {
-    return this.get('port', id);
-  }
-  chain(id: Id): Chain | undefined {
-    return this.get('chain', id);
-  }
-  rule(id: Id): Rule | undefined {
-    return this.get('rule', id);
-  }
-  portGroup(id: Id): PortGroup | undefined {
-    return this.get('portGroup', id);
-  }
+  // --- TopologyView (the object getters come from TypedTopologyView) ---
 
   portsOf(deviceId: Id): readonly Id[] | undefined {
     const e = this.presentDevice(deviceId);
@@ -201,7 +179,7 @@ export class ZkTopologyCache implements TopologyView {
 
   // --- internals ---
 
-  private get<T extends TopologyObjectType>(type: T, id: Id): TopologyObjectOf<T> | undefined {
+  protected get<T extends TopologyObjectType>(type: T, id: Id): TopologyObjectOf<T> | undefined {
     const e = this.entry(type, id);
     return (e.status === 'present' ? e.obj : undefined) as TopologyObjectOf<T> | undefined;
   }
@@ -308,10 +286,8 @@ export class ZkTopologyCache implements TopologyView {
     if (before === obj) return;
     this.invalidateRoutes(before);
     this.invalidateRoutes(obj);
-    const after = obj;
-    if (before === undefined && after === undefined) return;
-    const change = before === undefined ? 'created' : after === undefined ? 'deleted' : 'updated';
-    this.emit([{ objectType: e.type, id: e.id, change, tags: topologyChangeTags(before, after) }]);
+    const change = topologyChange(e.type, e.id, before, obj);
+    if (change !== undefined) this.emit([change]);
   }
 
   private invalidateRoutes(obj: TopologyObject | undefined): void {
@@ -359,14 +335,11 @@ export class ZkTopologyCache implements TopologyView {
     const changes: TopologyChange[] = [];
     const kinds = e.type === 'port' ? ['portGroup'] : e.type === 'router' ? ['port', 'route'] : ['port'];
     for (const kind of kinds) {
-      const ids = (byType.get(kind) ?? []).sort();
       const prev = old?.get(kind);
-      const same = prev !== undefined && prev.length === ids.length && prev.every((x, i) => x === ids[i]);
-      next.set(kind, same ? prev : Object.freeze(ids));
-      if (same) continue;
-      const prevSet = new Set(prev ?? []);
-      const added = ids.filter((x) => !prevSet.has(x));
-      const removed = (prev ?? []).filter((x) => !ids.includes(x));
+      const ids = stableIds(prev, (byType.get(kind) ?? []).sort());
+      next.set(kind, ids);
+      if (ids === prev) continue;
+      const { added, removed } = idsDiff(prev ?? EMPTY, ids);
       if (kind === 'port' || kind === 'route') {
         // Load the members so that flooding and the routing table find them; each reports its own arrival.
         for (const id of added) this.entry(kind, id);

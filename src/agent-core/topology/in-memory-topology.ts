@@ -1,81 +1,28 @@
 // A TopologyView held in memory, with a mutation API for tests, the lab and the store's cache, and
 // change events carrying the flow tags to invalidate. DESIGN: Virtual topology; Flows (tags).
 import { isTopologyObjectType, objectTypeOf } from './object-type.js';
-import { text } from './validate-common.js';
-import type {
-  Bridge,
-  Chain,
-  Id,
-  Port,
-  PortGroup,
-  Route,
-  Router,
-  Rule,
-  TopologyObject,
-  TopologyObjectType,
-  TopologyView,
-} from './types.js';
+import {
+  idsDiff,
+  OrderedIndex,
+  portGroupMemberIds,
+  topologyChange,
+  TypedTopologyView,
+  type TopologyChange,
+  type TopologyChangeListener,
+  type TopologyObjectOf,
+} from './topology-index.js';
+import type { Id, Port, Route, TopologyObject, TopologyObjectType } from './types.js';
 
-/** The stored object type for a type name. */
-export type TopologyObjectOf<T extends TopologyObjectType> = T extends 'rule' ? Rule : Extract<TopologyObject, { readonly type: T }>;
+// Declared with the shared index logic; re-exported for the modules that import them from here.
+export {
+  topologyChangeTags,
+  type TopologyChange,
+  type TopologyChangeKind,
+  type TopologyChangeListener,
+  type TopologyObjectOf,
+} from './topology-index.js';
 
-export type TopologyChangeKind = 'created' | 'updated' | 'deleted';
-
-export interface TopologyChange {
-  readonly objectType: TopologyObjectType;
-  readonly id: Id;
-  readonly change: TopologyChangeKind;
-  /**
-   * Flow tags (naming of simulation/types.ts) whose flows this change may make wrong: "device:<id>";
-   * for a port also its device's, for a rule its chain's, for a route "route:<router>", for a port
-   * group the ports that joined or left. Both the old and the new owner when an object moved.
-   */
-  readonly tags: readonly string[];
-}
-
-export type TopologyChangeListener = (change: TopologyChange) => void;
-
-const EMPTY: readonly never[] = Object.freeze([]);
-
-/**
- * Members per owner in insertion order (an update keeps a member's place), with one frozen snapshot
- * array per owner that is rebuilt only after that owner's members changed: readers can memoize on it.
- */
-class OrderedIndex<V> {
-  private readonly members = new Map<Id, Map<Id, V>>();
-  private readonly snapshots = new Map<Id, readonly V[]>();
-
-  set(owner: Id, key: Id, value: V): void {
-    let m = this.members.get(owner);
-    if (m === undefined) {
-      m = new Map();
-      this.members.set(owner, m);
-    } else if (m.has(key) && m.get(key) === value) {
-      return;
-    }
-    m.set(key, value);
-    this.snapshots.delete(owner);
-  }
-
-  remove(owner: Id, key: Id): void {
-    const m = this.members.get(owner);
-    if (m === undefined || !m.delete(key)) return;
-    if (m.size === 0) this.members.delete(owner);
-    this.snapshots.delete(owner);
-  }
-
-  list(owner: Id): readonly V[] {
-    let s = this.snapshots.get(owner);
-    if (s === undefined) {
-      const m = this.members.get(owner);
-      s = m === undefined ? EMPTY : Object.freeze([...m.values()]);
-      this.snapshots.set(owner, s);
-    }
-    return s;
-  }
-}
-
-export class InMemoryTopology implements TopologyView {
+export class InMemoryTopology extends TypedTopologyView {
   private readonly maps: Readonly<Record<TopologyObjectType, Map<Id, TopologyObject>>> = {
     bridge: new Map(),
     router: new Map(),
@@ -91,29 +38,11 @@ export class InMemoryTopology implements TopologyView {
   private listeners: readonly TopologyChangeListener[] = [];
 
   constructor(objects: Iterable<TopologyObject> = []) {
+    super();
     for (const obj of objects) this.apply(obj);
   }
 
-  // --- TopologyView ---
-
-  bridge(id: Id): Bridge | undefined {
-    return this.get('bridge', id);
-  }
-  router(id: Id): Router | undefined {
-    return this.get('router', id);
-  }
-  port(id: Id): Port | undefined {
-    return this.get('port', id);
-  }
-  chain(id: Id): Chain | undefined {
-    return this.get('chain', id);
-  }
-  rule(id: Id): Rule | undefined {
-    return this.get('rule', id);
-  }
-  portGroup(id: Id): PortGroup | undefined {
-    return this.get('portGroup', id);
-  }
+  // --- TopologyView (the object getters come from TypedTopologyView) ---
 
   /** `undefined` while the device itself is absent, even if ports naming it are present. */
   portsOf(deviceId: Id): readonly Id[] | undefined {
@@ -175,8 +104,8 @@ export class InMemoryTopology implements TopologyView {
     if (before === undefined) return undefined;
     this.maps[type].delete(id);
     this.reindex(before, undefined);
-    const change: TopologyChange = { objectType: type, id, change: 'deleted', tags: topologyChangeTags(before, undefined) };
-    this.emit([change]);
+    const change = topologyChange(type, id, before, undefined);
+    if (change !== undefined) this.emit([change]);
     return change;
   }
 
@@ -206,12 +135,7 @@ export class InMemoryTopology implements TopologyView {
     if (before === obj || (before !== undefined && sameJson(before, obj))) return undefined;
     map.set(obj.id, obj);
     this.reindex(before, obj);
-    return {
-      objectType: type,
-      id: obj.id,
-      change: before === undefined ? 'created' : 'updated',
-      tags: topologyChangeTags(before, obj),
-    };
+    return topologyChange(type, obj.id, before, obj);
   }
 
   /** Moves the object's entries in the derived indexes from `before` to `after` (either may be absent). */
@@ -230,39 +154,11 @@ export class InMemoryTopology implements TopologyView {
       if (b !== undefined && b.routerId !== a?.routerId) this.routesByRouter.remove(b.routerId, b.id);
       if (a !== undefined) this.routesByRouter.set(a.routerId, a.id, a);
     } else if (type === 'portGroup') {
-      const oldPorts = memberIds(before);
-      const newPorts = memberIds(after);
-      for (const p of oldPorts) if (!newPorts.has(p)) this.groupsByPort.remove(p, obj.id);
-      for (const p of newPorts) this.groupsByPort.set(p, obj.id, obj.id);
+      const { added, removed } = idsDiff(portGroupMemberIds(before), portGroupMemberIds(after));
+      for (const p of removed) this.groupsByPort.remove(p, obj.id);
+      for (const p of added) this.groupsByPort.set(p, obj.id, obj.id);
     }
   }
-}
-
-/** The flow tags a change from `before` to `after` touches (see TopologyChange.tags). */
-export function topologyChangeTags(before: TopologyObject | undefined, after: TopologyObject | undefined): readonly string[] {
-  const obj = after ?? before;
-  if (obj === undefined) return EMPTY;
-  const tags = new Set<string>([`device:${text(obj.id)}`]);
-  const type = objectTypeOf(obj);
-  for (const o of [before, after]) {
-    if (o === undefined) continue;
-    if (type === 'rule') tags.add(`device:${text((o as Rule).chainId)}`);
-    else if (type === 'port') tags.add(`device:${text((o as Port).deviceId)}`);
-    else if (type === 'route') tags.add(`route:${text((o as Route).routerId)}`);
-  }
-  if (type === 'portGroup') {
-    const oldPorts = memberIds(before);
-    const newPorts = memberIds(after);
-    for (const p of oldPorts) if (!newPorts.has(p)) tags.add(`device:${p}`);
-    for (const p of newPorts) if (!oldPorts.has(p)) tags.add(`device:${p}`);
-  }
-  return [...tags];
-}
-
-/** A port group's member ids; tolerant of a malformed group (validation reports it, indexing must not fail). */
-function memberIds(group: TopologyObject | undefined): ReadonlySet<Id> {
-  const ids: unknown = (group as PortGroup | undefined)?.portIds;
-  return new Set(Array.isArray(ids) ? ids.filter((x): x is Id => typeof x === 'string') : []);
 }
 
 /** Equality of JSON-shaped values; a key holding undefined counts as absent, as in stored JSON. */
