@@ -49,7 +49,21 @@ export type PacketDisposition =
     readonly kind: 'parked'; readonly result: SimulationResult; readonly missing: readonly Missing[]; readonly outputs: readonly PortOutput[];
     readonly walks: readonly GeneratedWalk[];
   }
-  | { readonly kind: 'malformed'; readonly error: DecodeError | undefined };
+  | Malformed;
+
+export interface Malformed {
+  readonly kind: 'malformed';
+  readonly error: DecodeError | undefined;
+}
+
+/** The slow path's answer for a datapath with its own flow table (PacketWorkflow.simulateMiss). */
+export interface SimulatedMiss {
+  readonly kind: 'simulatedMiss';
+  readonly result: SimulationResult;
+  readonly walks: readonly GeneratedWalk[];
+  /** Flow tags the state changes made stale (already dropped from this workflow's own table). */
+  readonly stale: readonly string[];
+}
 
 export interface WorkflowCounters {
   packets: number;
@@ -95,6 +109,29 @@ export class PacketWorkflow {
       this.flows.hit(flow, 1, frame.length, now);
       return { kind: 'fastPath', flow, outputs: executeActions(frame, flow.actions) };
     }
+    const miss = this.simulateMiss(frame, ingressPortId, now, inPort);
+    if (miss.kind === 'malformed') return miss;
+    const { result, walks } = miss;
+    const outputs = walks.flatMap((w) => w.outputs);
+    if (result.outcome.kind === 'notYet') {
+      this.counters.parked++;
+      return { kind: 'parked', result, missing: result.outcome.missing, outputs, walks };
+    }
+    let installed: Flow<FlowActions> | undefined;
+    if (result.installFlow) {
+      installed = this.flows.install(result.match.orig, result.match.seen, result.actions, result.tags, FLOW_TIMEOUTS[result.expiry], now);
+      this.counters.installs++;
+    }
+    outputs.push(...executeActions(frame, result.actions));
+    return { kind: 'simulated', result, outputs, installed: installed !== undefined, flow: installed, walks };
+  }
+
+  /**
+   * The slow path alone, for a datapath that keeps its own flow table: simulates the frame, applies
+   * its state changes to the local tables (dropping the flows of this table they make stale) and
+   * walks the packets it generated. The caller installs and executes `result.actions`.
+   */
+  simulateMiss(frame: Uint8Array, ingressPortId: Id, now: number, inPort = this.portNumber(ingressPortId)): SimulatedMiss | Malformed {
     const match = flowMatchFromFrame(frame, inPort);
     if (isDecodeError(match)) {
       this.counters.malformed++;
@@ -104,20 +141,9 @@ export class PacketWorkflow {
     const result = simulate({ frame, match, ingressPortId }, this.views);
     // State first, then invalidation, then the install: a MAC this packet taught must not
     // invalidate the flow it is about to install.
-    this.invalidateFlows(this.tables.apply(result.stateChanges, now));
-    const walks = this.walkGenerated(result, now);
-    const outputs = walks.flatMap((w) => w.outputs);
-    if (result.outcome.kind === 'notYet') {
-      this.counters.parked++;
-      return { kind: 'parked', result, missing: result.outcome.missing, outputs, walks };
-    }
-    let installed: Flow<FlowActions> | undefined;
-    if (result.installFlow) {
-      installed = this.flows.install(match.orig, match.seen, result.actions, result.tags, FLOW_TIMEOUTS[result.expiry], now);
-      this.counters.installs++;
-    }
-    outputs.push(...executeActions(frame, result.actions));
-    return { kind: 'simulated', result, outputs, installed: installed !== undefined, flow: installed, walks };
+    const stale = this.tables.apply(result.stateChanges, now);
+    this.invalidateFlows(stale);
+    return { kind: 'simulatedMiss', result, walks: this.walkGenerated(result, now), stale };
   }
 
   /** A topology or table change: drop the flows that depend on it. */

@@ -21,3 +21,4 @@ export * from './modify.js';
 export { type IcmpErrorInner, parseIcmpErrorInner, buildIcmp4Error, buildIcmp6Error, ORIGINATED_TTL, ICMP_ERROR_TOS } from './icmp-errors.js';
 export * from './builders.js';
 export { EMPTY_BYTES, readMac, writeMac, readIp6Addr, writeIp6Addr } from './wire.js';
+export { completeL4Checksum } from './complete-checksum.js';
