@@ -1,7 +1,8 @@
 // Flow state (DESIGN: Flow state; Tunnels, key 0xFFFFFF): the wire codec of state messages, the
-// interested set, the confirmed push (pure sender and receiver) and its UDP shell. Others import only this.
+// interested set, the confirmed push (pure sender and receiver) and its shell over the agent's tunnel
+// (a channel) or an own UDP socket. Others import only this.
 export * from './message-types.js';
-export { encodeMessage, decodeMessage, encodeDatagram, decodeDatagram } from './message-codec.js';
+export { encodeMessage, decodeMessage, encodeDatagram, decodeDatagram, datagramMessage } from './message-codec.js';
 export { splitIntoBatches, encodedEntrySize, stateHeaderSize, type Batches, type StateHeaderFields } from './batching.js';
 export { flowStateEntriesOf, stateChangeOf } from './entries.js';
 export { resolveInterestedSet, type InterestedSet, type InterestedSetInput } from './interested-set.js';
@@ -14,7 +15,11 @@ export {
 } from './push-receiver.js';
 export { DedupWindow } from './dedup-window.js';
 export { createHmacAuthenticator } from './hmac.js';
+export type { FlowStateChannel } from './flow-state-channel.js';
 export {
-  FlowStateTransport, FlowStateTransportNotRunning, type FlowStateTransportOptions, type FlowStateCounters,
-  type ImportedState, type PeerAddress, type TransportCounters, type TransportTestHooks,
+  tunnelPortChannel, datapathFlowStateChannel, isFlowStateFrame, type TunnelPortChannel, type TunnelChannelCounters,
+} from './tunnel-channel.js';
+export {
+  FlowStateTransport, FlowStateTransportNotRunning, FlowStateTransportHasNoSocket, type FlowStateTransportOptions,
+  type FlowStateCounters, type ImportedState, type PeerAddress, type TransportCounters, type TransportTestHooks,
 } from './udp-transport.js';

@@ -1,5 +1,6 @@
 // Wire codec of flow-state messages (DESIGN: Flow state, Push; Tunnels: key 0xFFFFFF): versioned
-// STATE and ACK messages, optionally tagged, carried as the payload of a VXLAN frame (RFC 7348 5).
+// STATE and ACK messages, optionally tagged, carried as the payload of a VXLAN frame (RFC 7348 5):
+// a datagram is the VXLAN header + message (own UDP socket); a tunnel port carries the message alone.
 //
 // Layout (big endian; str8 = 1-byte length + UTF-8, str16 = 2-byte length + UTF-8):
 //   magic u32 "TGFS" | version u8 | type u8 | flags u8 | reserved u8 | epoch u32 | sender str8
@@ -137,6 +138,14 @@ export function encodeDatagram(m: FlowStateMessage, auth?: MessageAuthenticator)
   const out = w.finish();
   writeVxlan(out, 0, { flags: 0, vni: TUNNEL_KEY_FLOW_STATE });
   return out;
+}
+
+/**
+ * The message inside a datagram made by encodeDatagram (a view past the VXLAN header): what a tunnel
+ * port carries as the inner frame of a flow-state frame, the tunnel writing its own header.
+ */
+export function datagramMessage(datagram: Uint8Array): Uint8Array {
+  return datagram.subarray(VXLAN_HEADER_LEN);
 }
 
 function readStr(r: ByteReader, min: number, max: number, prefix: 1 | 2): string | FlowStateDecodeError {

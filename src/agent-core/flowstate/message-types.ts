@@ -19,6 +19,13 @@ export const TAG_LEN = 16;
 /** magic, version, type, flags, reserved, epoch. */
 export const FIXED_HEADER_LEN = 12;
 
+/**
+ * The shortest message that encodes: the fixed header, a one-byte sender and the smallest body (STATE:
+ * seq, empty ingress, no egress, no entries; ACK: one-byte acked sender, epoch, no seqs; 8 bytes each).
+ * It exceeds an Ethernet header, so a message carried as a tunnel's inner frame needs no padding.
+ */
+export const MIN_MESSAGE_BYTES = FIXED_HEADER_LEN + 2 + 8;
+
 /** Datagram budget (VXLAN header + message + tag): fits a 1500-byte MTU with room for outer headers. */
 export const MAX_DATAGRAM_BYTES = 1400;
 export const MAX_ENTRIES_PER_MESSAGE = 255;

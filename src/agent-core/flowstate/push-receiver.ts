@@ -5,10 +5,10 @@ import type { StateChange } from '../simulation/index.js';
 import type { Id } from '../topology/index.js';
 import { DedupWindow } from './dedup-window.js';
 import { stateChangeOf } from './entries.js';
-import { decodeDatagram, encodeDatagram } from './message-codec.js';
+import { decodeDatagram, decodeMessage, encodeDatagram } from './message-codec.js';
 import {
-  type AckMessage, type FlowStateDecodeReason, type MessageAuthenticator, type StateMessage, isAuthFailure,
-  isFlowStateDecodeError, isFlowStateEncodeError,
+  type AckMessage, type FlowStateDecodeError, type FlowStateDecodeReason, type FlowStateMessage, type MessageAuthenticator,
+  type StateMessage, isAuthFailure, isFlowStateDecodeError, isFlowStateEncodeError,
 } from './message-types.js';
 
 export interface PushReceiverOptions {
@@ -31,7 +31,10 @@ export type ReceiveResult =
       /** To apply to the local tables; empty for a duplicate. */
       readonly changes: readonly StateChange[];
       readonly duplicate: boolean;
-      /** The ACK datagram (UDP payload) to return to the sender; duplicates are acknowledged again. */
+      /**
+       * The ACK datagram (UDP payload: VXLAN header + message; datagramMessage gives the message) to
+       * return to the sender; duplicates are acknowledged again.
+       */
       readonly ack: Uint8Array | undefined;
     }
   /** An ACK for this host's own pushes: the shell hands it to its PushSender. */
@@ -64,9 +67,17 @@ export class PushReceiver {
     this.dedup = new DedupWindow(options.dedupWindow, options.maxSenders);
   }
 
-  /** Handles one UDP payload received on the flow-state tunnel. */
+  /** Handles one UDP payload received on the flow-state socket: VXLAN header (key 0xFFFFFF) + message. */
   onDatagram(payload: Uint8Array): ReceiveResult {
-    const m = decodeDatagram(payload, this.options.auth);
+    return this.accept(decodeDatagram(payload, this.options.auth));
+  }
+
+  /** Handles one message without VXLAN header, as a tunnel port delivers the inner frame of key 0xFFFFFF. */
+  onMessage(message: Uint8Array): ReceiveResult {
+    return this.accept(decodeMessage(message, this.options.auth));
+  }
+
+  private accept(m: FlowStateMessage | FlowStateDecodeError): ReceiveResult {
     if (isFlowStateDecodeError(m)) {
       if (isAuthFailure(m)) this.count.badAuth++;
       else this.count.malformed++;

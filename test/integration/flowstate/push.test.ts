@@ -3,10 +3,11 @@
 // receiver, and malformed datagrams counted without harm. Every wait is bounded.
 import { createSocket } from 'node:dgram';
 import {
-  type FlowStateEntry, FlowStateTransport, type FlowStateTransportOptions, type ImportedState, encodeMessage,
+  FlowStateTransport, type FlowStateTransportOptions, type ImportedState, encodeMessage,
 } from '../../../src/agent-core/flowstate/index.js';
-import { LocalTables } from '../../../src/agent-core/agent/local-tables.js';
+import type { LocalTables } from '../../../src/agent-core/agent/local-tables.js';
 import { TUNNEL_KEY_FLOW_STATE, encodeVxlan } from '../../../src/agent-core/packet/index.js';
+import { RELAXED_RETRANSMIT_MS, ct, importingTables, push, snat, waitFor } from './push-kit.js';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -21,19 +22,14 @@ const addresses = new Map<string, { address: string; port: number }>();
 const running: FlowStateTransport[] = [];
 
 async function node(id: string, extra: Partial<FlowStateTransportOptions> = {}): Promise<Node> {
-  const imports: ImportedState[] = [];
-  const tables = new LocalTables();
+  const { imports, tables, onImport } = importingTables();
   const transport = new FlowStateTransport({
     hostId: id,
     bindAddress: LOOPBACK,
     port: 0,
-    // Generous unless a test is about retransmission: a loaded machine must not cause spurious ones.
-    retransmitTimeoutMs: 250,
+    retransmitTimeoutMs: RELAXED_RETRANSMIT_MS,
     resolvePeer: (h) => addresses.get(h),
-    onImport: (s) => {
-      imports.push(s);
-      tables.apply(s.changes, 0);
-    },
+    onImport,
     ...extra,
   });
   await transport.start();
@@ -42,20 +38,6 @@ async function node(id: string, extra: Partial<FlowStateTransportOptions> = {}):
   return { id, transport, imports, tables };
 }
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const ct = (key: string): FlowStateEntry => ({ kind: 'conntrack', key, lifetimeMs: 60000 });
-const snat: FlowStateEntry = {
-  kind: 'nat', key: 'fwd-snat:router-1:6:167772165:51000:134744072:443', binding: { ip: 0xc6336401, port: 40123 },
-  deviceId: 'router-1', leasedIp: 0xc6336401, lifetimeMs: 60000,
-};
-const push = (...entries: FlowStateEntry[]) => ({ ingressPortId: 'vm-port-1', egressPortIds: ['uplink-1'], entries });
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((t) => t.stop()));

@@ -16,7 +16,9 @@ describe('flowstate purity', () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.ts'));
 
   test('the folder has the expected core and shell files', () => {
-    expect(files).toEqual(expect.arrayContaining(['message-codec.ts', 'push-sender.ts', 'push-receiver.ts', 'interested-set.ts', ...SHELL]));
+    expect(files).toEqual(
+      expect.arrayContaining(['message-codec.ts', 'push-sender.ts', 'push-receiver.ts', 'interested-set.ts', 'tunnel-channel.ts', ...SHELL]),
+    );
   });
 
   test.each(files.filter((f) => !SHELL.has(f)))('%s imports no node built-in, no logger, no shell file', (file) => {
