@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // The `tollgate` command (DESIGN: Interfaces for people). Subcommands arrive with their issues:
-// agent, api, dash, config check and trace are not here yet.
+// api, dash and trace are not here yet.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { runAgent } from './agent-command.js';
+import { checkConfig, formatProblem } from './config/index.js';
 import { formatSimLabReport, runSimulatedLab } from './lab/sim-lab.js';
 
 const USAGE = `usage: tollgate <command> [options]
 
 commands:
+  agent --config FILE   run this host's agent (compute and/or gateway roles from the YAML)
+  config check FILE     validate a config file; prints each problem as FILE:LINE:COL: field: message
   lab [--trace]   build the lab world and send traffic through it; today this is the simulated
                   lab: one agent's packet workflow in this process, with VMs and upstream
                   routers answering ARP and ping around it (no namespaces yet)
@@ -19,9 +23,28 @@ function version(): string {
   return pkg.version;
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'agent': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+      if (values.config === undefined) {
+        process.stderr.write('tollgate agent: --config FILE is required\n');
+        return 2;
+      }
+      return runAgent(values.config);
+    }
+    case 'config': {
+      const [sub, file] = rest;
+      if (sub !== 'check' || file === undefined) {
+        process.stderr.write('usage: tollgate config check FILE\n');
+        return 2;
+      }
+      const result = await checkConfig(file);
+      for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
+      if (result.ok) console.log(`${file}: ok`);
+      return result.ok ? 0 : 1;
+    }
     case 'version':
       console.log(`tollgate ${version()}`);
       return 0;
@@ -42,4 +65,12 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tollgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

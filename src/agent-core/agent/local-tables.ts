@@ -2,7 +2,7 @@
 // SNAT ports in use. They back the simulator's table views (simulation/types.ts) and take the
 // state changes of each simulation. Shared copies live in ZooKeeper (store/) and in peers (flow-state
 // push); this is the local front the simulation reads synchronously.
-import type { IpAddr, Mac } from '../packet/index.js';
+import { formatIp, parseIp, type IpAddr, type Mac } from '../packet/index.js';
 import type { Id } from '../topology/index.js';
 import type {
   ArpTableView, ConntrackView, MacTableView, NatBinding, NatPortAllocator, NatTableView, StateChange,
@@ -17,6 +17,11 @@ interface Expiring<T> {
   expiresAt: number;
   /** For a forward SNAT binding: the "<device>|<ip>" whose port it holds, freed on expiry. */
   portOf?: string;
+}
+
+export interface LocalTablesSnapshot {
+  readonly conntrack: readonly (readonly [string, number])[];
+  readonly nat: readonly { readonly key: string; readonly ip: string; readonly port: number; readonly remainingMs: number; readonly portOf?: string }[];
 }
 
 export class LocalTables implements MacTableView, ArpTableView, ConntrackView, NatTableView, NatPortAllocator {
@@ -134,6 +139,41 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
       }
     }
     return tags;
+  }
+
+  /** Conntrack keys and NAT bindings with their remaining lifetime, for keeping them across a restart. */
+  snapshot(now: number): LocalTablesSnapshot {
+    const conntrack: [string, number][] = [];
+    for (const [k, e] of this.conntrackKeys) if (e.expiresAt > now) conntrack.push([k, e.expiresAt - now]);
+    const nat: LocalTablesSnapshot['nat'][number][] = [];
+    for (const [k, e] of this.natBindings) {
+      if (e.expiresAt > now) nat.push({ key: k, ip: formatIp(e.value.ip), port: e.value.port, remainingMs: e.expiresAt - now, portOf: e.portOf });
+    }
+    return { conntrack, nat };
+  }
+
+  /** Takes back a snapshot's entries (keeping newer ones already here); returns how many were taken. */
+  restore(s: LocalTablesSnapshot, now: number): number {
+    let n = 0;
+    for (const [k, remaining] of s.conntrack) {
+      if (remaining <= 0 || this.conntrackKeys.has(k)) continue;
+      this.conntrackKeys.set(k, { value: true, expiresAt: now + remaining });
+      n++;
+    }
+    for (const e of s.nat) {
+      const ip = parseIp(e.ip);
+      if (ip === undefined || e.remainingMs <= 0 || this.natBindings.has(e.key)) continue;
+      const entry: Expiring<NatBinding> = { value: { ip, port: e.port }, expiresAt: now + e.remainingMs };
+      if (e.portOf !== undefined) {
+        entry.portOf = e.portOf;
+        let used = this.natPortsUsed.get(e.portOf);
+        if (used === undefined) this.natPortsUsed.set(e.portOf, (used = new Set()));
+        used.add(e.port);
+      }
+      this.natBindings.set(e.key, entry);
+      n++;
+    }
+    return n;
   }
 
   counts(): { macs: number; arp: number; conntrack: number; nat: number } {

@@ -1,0 +1,457 @@
+// One agent process (DESIGN: Processes; The packet's way): ZooKeeper session and watched caches,
+// the datapath with this host's bound ports and the overlay tunnel, the packet workflow on upcalls
+// with its waiting room, flow-state push and import, and invalidation of installed flows when the
+// topology, tables or bindings change. The main loop is the one writer of this state.
+import type { Logger } from 'pino';
+import { type Datapath, type DpAction, type DpUpcall } from '../datapath/datapath.js';
+import { InProcessDatapath } from '../datapath/in-process-datapath.js';
+import type { TunnelPort } from '../datapath/tunnel-port.js';
+import { openVxlanTunnel } from '../datapath/vxlan-tunnel.js';
+import { openGreTunnel } from '../datapath/gre-tunnel.js';
+import { formatIp, VXLAN_PORT_TOLLGATE, type Mac } from '../packet/index.js';
+import type { Missing, SimulationResult, StateChange } from '../simulation/index.js';
+import {
+  ArpTable, HostState, HostStateView, MacTable, NatLeases, ZkClient, ZkTopologyCache, storeLogger,
+} from '../store/index.js';
+import type { Id } from '../topology/index.js';
+import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
+import { bindingTag, hostTag, resolveEgress, type BindingView } from './egress-resolver.js';
+import { FlowStatePusher, type FlowStatePusherOptions } from './flow-state-pusher.js';
+import { LocalTables } from './local-tables.js';
+import { FLOW_TIMEOUTS, PacketWorkflow, type GeneratedWalk } from './packet-workflow.js';
+import { PortBindings, type PortBinding } from './port-bindings.js';
+import { StateFile } from './state-file.js';
+import { WaitingRoom, type WaitingRoomOptions } from './waiting-room.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentOptions {
+  readonly hostId: Id;
+  /** The address other hosts tunnel to (and the tunnel's bind address unless tunnel.bindAddress). */
+  readonly tunnelIp: string;
+  readonly zookeeper: { readonly connectionString: string; readonly root?: string; readonly sessionTimeoutMs?: number };
+  readonly tunnel?: { readonly type?: 'vxlan' | 'gre'; readonly port?: number; readonly bindAddress?: string };
+  readonly bindings?: readonly { readonly portId: Id; readonly ifname: string; readonly netns?: string }[];
+  readonly flowState?: {
+    /** false disables the push (imports still work): tests prove the mechanism with it. */
+    readonly push?: boolean;
+    readonly clusterKey?: string | Uint8Array;
+    /** Where conntrack and NAT state is kept across restarts; undefined = not kept. */
+    readonly stateFile?: string;
+  };
+  readonly waitingRoom?: WaitingRoomOptions;
+  /** Re-simulations of one parked packet at most (each loads what the last one found missing). Default 16. */
+  readonly maxAttempts?: number;
+  /** Build the datapath around the tunnel (default: InProcessDatapath). */
+  readonly datapath?: (tunnel: TunnelPort) => Datapath;
+  readonly logger?: Logger;
+}
+
+export interface AgentCounters {
+  upcalls: number;
+  simulations: number;
+  installs: number;
+  parked: number;
+  reSimulated: number;
+  /** Parked packets given up after maxAttempts re-simulations. */
+  givenUp: number;
+  malformed: number;
+  unknownPortUpcalls: number;
+  /** Outputs to ports bound nowhere. */
+  unboundOutputs: number;
+  storeWriteErrors: number;
+  stateImported: number;
+}
+
+interface ParkedPacket {
+  readonly frame: Uint8Array;
+  readonly dpPort: number;
+  readonly attempt: number;
+}
+
+const HOUSEKEEPING_MS = 250;
+/** How often conntrack and NAT state is written to disk (and at stop). */
+const STATE_SAVE_MS = 1000;
+
+export class Agent {
+  readonly counters: AgentCounters = {
+    upcalls: 0, simulations: 0, installs: 0, parked: 0, reSimulated: 0, givenUp: 0, malformed: 0, unknownPortUpcalls: 0,
+    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0,
+  };
+  readonly local = new LocalTables();
+  readonly bindings = new PortBindings();
+  private readonly log: Logger;
+  private readonly waiting: WaitingRoom<ParkedPacket>;
+  private readonly loading = new Set<string>();
+  private readonly pendingMacs = new PendingLearned<Id>();
+  private readonly pendingArp = new PendingLearned<Mac>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly workflow: PacketWorkflow;
+  private readonly bindingView: BindingView;
+  private housekeeping: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
+  private lastStateSave = 0;
+  private saving = false;
+
+  private constructor(
+    private readonly options: AgentOptions,
+    readonly zk: ZkClient,
+    readonly topology: ZkTopologyCache,
+    private readonly macs: MacTable,
+    private readonly arp: ArpTable,
+    readonly hosts: HostStateView,
+    private readonly hostState: HostState,
+    private readonly natLeases: NatLeases,
+    readonly datapath: Datapath,
+    private readonly pusher: FlowStatePusher,
+    private readonly stateFile: StateFile | undefined,
+  ) {
+    this.log = storeLogger(options.logger, 'agent');
+    this.waiting = new WaitingRoom(options.waitingRoom);
+    const views = agentViews({
+      topology, macs, arp, local: this.local, natPorts: natLeases, pendingMacs: this.pendingMacs, pendingArp: this.pendingArp,
+    });
+    this.workflow = new PacketWorkflow(views, this.local);
+    this.bindingView = {
+      portActive: (portId) => hosts.portActive(portId),
+      hostTunnelIp: (hostId) => {
+        const h = hosts.host(hostId);
+        return h === undefined ? undefined : h === null ? null : h.tunnelIp;
+      },
+    };
+  }
+
+  static async start(options: AgentOptions): Promise<Agent> {
+    const log = storeLogger(options.logger, 'agent');
+    const root = options.zookeeper.root;
+    const zk = await ZkClient.connect(options.zookeeper.connectionString, {
+      sessionTimeoutMs: options.zookeeper.sessionTimeoutMs, logger: options.logger,
+    });
+    const storeOpts = { root, logger: options.logger };
+    const topology = new ZkTopologyCache(zk, storeOpts);
+    const macs = new MacTable(zk, storeOpts);
+    const arp = new ArpTable(zk, storeOpts);
+    const hosts = new HostStateView(zk, storeOpts);
+    const hostState = new HostState(zk, { hostId: options.hostId, tunnelIp: options.tunnelIp, agentVersion: AGENT_VERSION }, storeOpts);
+    const natLeases = new NatLeases(zk, storeOpts);
+    const tunnelPort = options.tunnel?.port ?? VXLAN_PORT_TOLLGATE;
+    const bindAddress = options.tunnel?.bindAddress ?? options.tunnelIp;
+    const tunnel: TunnelPort = options.tunnel?.type === 'gre'
+      ? await openGreTunnel({ localAddress: bindAddress })
+      : await openVxlanTunnel({ localAddress: bindAddress, port: tunnelPort });
+    const datapath = options.datapath?.(tunnel) ?? new InProcessDatapath({ tunnel });
+    const pusherOpts: FlowStatePusherOptions = {
+      hostId: options.hostId, datapath, clusterKey: options.flowState?.clusterKey, logger: options.logger,
+      resolvePeer: (hostId) => {
+        const h = hosts.host(hostId);
+        return h === undefined || h === null ? undefined : { address: h.tunnelIp, port: tunnelPort };
+      },
+    };
+    const pusher = new FlowStatePusher(pusherOpts);
+    const stateFile = options.flowState?.stateFile === undefined ? undefined : new StateFile(options.flowState.stateFile);
+    const agent = new Agent(options, zk, topology, macs, arp, hosts, hostState, natLeases, datapath, pusher, stateFile);
+    try {
+      await agent.run();
+    } catch (e) {
+      await agent.stop().catch(() => undefined);
+      throw e;
+    }
+    log.info({ hostId: options.hostId, ports: agent.bindings.all().length }, 'agent started');
+    return agent;
+  }
+
+  private async run(): Promise<void> {
+    const now = performance.now();
+    if (this.stateFile !== undefined) {
+      try {
+        const restored = await this.stateFile.load(this.local, Date.now(), now);
+        if (restored > 0) this.log.info({ entries: restored, file: this.stateFile.path }, 'restored flow state from disk');
+      } catch (err) {
+        this.log.error({ err, file: this.stateFile.path }, 'could not restore flow state: starting without it');
+      }
+    }
+    this.listen();
+    await this.pusher.start((imported) => this.importState(imported.changes));
+    await this.hostState.register();
+    for (const b of this.options.bindings ?? []) await this.bindPort(b.portId, b.ifname, b.netns);
+    this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
+  }
+
+  /** Binds a virtual port to a host interface here and publishes its tunnel key. */
+  async bindPort(portId: Id, ifname: string, netns?: string): Promise<PortBinding> {
+    const b = this.bindings.bind(portId, ifname, netns);
+    try {
+      await this.datapath.addPort(b.dpPort, netns === undefined ? { kind: 'netdev', ifname } : { kind: 'netdev', ifname, netns });
+    } catch (e) {
+      this.bindings.unbind(portId);
+      throw e;
+    }
+    this.datapath.setTunnelKey(b.tunnelKey, b.dpPort);
+    if ((await this.topology.ensure('port', portId)) === undefined) {
+      this.log.warn({ portId, ifname }, 'bound a port the topology does not have (yet): its frames wait for it');
+    }
+    await this.hostState.setPortActive(portId, b.tunnelKey);
+    this.datapath.invalidate([bindingTag(portId)]);
+    return b;
+  }
+
+  async unbindPort(portId: Id): Promise<void> {
+    const b = this.bindings.unbind(portId);
+    if (b === undefined) return;
+    this.datapath.setTunnelKey(b.tunnelKey, undefined);
+    await this.datapath.removePort(b.dpPort);
+    await this.hostState.clearPortActive(portId);
+    this.datapath.invalidate([bindingTag(portId)]);
+  }
+
+  status(): { hostId: Id; counters: AgentCounters; waiting: number; tables: ReturnType<LocalTables['counts']>; push: ReturnType<FlowStatePusher['counters']> } {
+    return { hostId: this.options.hostId, counters: { ...this.counters }, waiting: this.waiting.length, tables: this.local.counts(), push: this.pusher.counters() };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
+    for (const u of this.unsubscribe.splice(0)) u();
+    if (this.stateFile !== undefined) await this.stateFile.save(this.local, Date.now(), performance.now()).catch((err: unknown) => this.log.error({ err }, 'saving flow state failed'));
+    await this.pusher.stop();
+    await this.datapath.close();
+    await this.hostState.unregister().catch(() => undefined);
+    this.hostState.close();
+    this.natLeases.close();
+    this.macs.close();
+    this.arp.close();
+    this.hosts.close();
+    this.topology.close();
+    await this.zk.close();
+  }
+
+  private listen(): void {
+    this.datapath.onUpcall((batch) => this.onUpcalls(batch));
+    this.unsubscribe.push(
+      this.topology.onChange((c) => {
+        this.datapath.invalidate(c.tags);
+        this.releaseAndRetry(deviceWaitKey(c.objectType, c.id));
+      }),
+      this.topology.onLoaded((e) => this.releaseAndRetry(deviceWaitKey(e.objectType, e.id))),
+      this.macs.onChange((c) => {
+        // The store wins once it says something readable about the entry (a move, or our write echoed).
+        if (this.macs.lookup(c.bridgeId, c.vlanId, c.mac) != null) this.pendingMacs.settle(macKey(c.bridgeId, c.vlanId, c.mac));
+        this.datapath.invalidate([c.tag]);
+      }),
+      this.arp.onChange((c) => {
+        if (this.arp.lookup(c.routerId, c.ip) !== undefined) this.pendingArp.settle(arpKey(c.routerId, c.ip));
+        this.datapath.invalidate([c.tag]);
+        this.releaseAndRetry(`arp:${c.routerId}:${formatIp(c.ip)}`);
+      }),
+      this.hosts.onChange((c) => {
+        const tag = c.kind === 'port' ? bindingTag(c.portId) : hostTag(c.hostId);
+        this.datapath.invalidate([tag]);
+        this.releaseAndRetry(tag);
+      }),
+    );
+  }
+
+  private onUpcalls(batch: readonly DpUpcall[]): void {
+    const now = performance.now();
+    for (const u of batch) {
+      this.counters.upcalls++;
+      try {
+        this.handleUpcall(u.frame, u.port, now, 0);
+      } catch (err) {
+        this.log.error({ err }, 'upcall failed');
+      }
+    }
+    this.pusher.flush();
+  }
+
+  private handleUpcall(frame: Uint8Array, dpPort: number, now: number, attempt: number): void {
+    const binding = this.bindings.ofDpPort(dpPort);
+    if (binding === undefined) {
+      this.counters.unknownPortUpcalls++;
+      return;
+    }
+    const miss = this.workflow.simulateMiss(frame, binding.portId, now, dpPort);
+    if (miss.kind === 'malformed') {
+      this.counters.malformed++;
+      return;
+    }
+    this.counters.simulations++;
+    const { result } = miss;
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ port: binding.portId, outcome: result.outcome, trace: result.trace, actions: result.actions.length, attempt }, 'simulated');
+    }
+    this.datapath.invalidate(miss.stale);
+    this.publishLearned(result.stateChanges);
+    // A generated packet that could not finish (an ARP request to a device not loaded yet) holds
+    // this packet up as well: it waits for either.
+    const walkWaits = this.sendGenerated(miss.walks);
+    if (result.outcome.kind === 'notYet') {
+      this.park(frame, dpPort, attempt, [...result.outcome.missing.map((m) => this.load(m)), ...walkWaits], now);
+      return;
+    }
+    const egress = resolveEgress(result.actions, this.bindings, this.options.hostId, this.bindingView);
+    if (egress.waitFor.length > 0) {
+      for (const k of egress.waitFor) this.loadBinding(k);
+      this.park(frame, dpPort, attempt, egress.waitFor, now);
+      return;
+    }
+    this.counters.unboundOutputs += egress.unbound.length;
+    // Flow state goes out before the packet (DESIGN: The packet's way, step 6).
+    this.pushState(binding.portId, result);
+    if (result.installFlow) {
+      this.datapath.installFlow({
+        key: result.match.orig, mask: result.match.seen, actions: egress.actions, tags: [...result.tags, ...egress.tags],
+        timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.error : FLOW_TIMEOUTS[result.expiry],
+      });
+      this.counters.installs++;
+    }
+    if (egress.actions.some((a) => a.kind === 'output' || a.kind === 'tunnel')) this.datapath.execute(frame, egress.actions);
+  }
+
+  /** MACs and ARP entries learned here go to the store (visible locally at once through the pending maps). */
+  private publishLearned(changes: readonly StateChange[]): void {
+    for (const c of changes) {
+      if (c.kind === 'macLearned') {
+        const k = macKey(c.bridgeId, c.vlanId, c.mac);
+        if (this.macs.lookup(c.bridgeId, c.vlanId, c.mac) === c.portId) continue;
+        if (this.pendingMacs.get(k) === c.portId) continue;
+        this.pendingMacs.set(k, c.portId);
+        this.macs.learn(c.bridgeId, c.vlanId, c.mac, c.portId).catch((err: unknown) => this.storeWriteFailed(err, 'MAC'));
+      } else if (c.kind === 'arpLearned') {
+        const k = arpKey(c.routerId, c.ip);
+        if (this.arp.lookup(c.routerId, c.ip) === c.mac || this.pendingArp.get(k) === c.mac) continue;
+        this.pendingArp.set(k, c.mac);
+        this.arp.learn(c.routerId, c.ip, c.mac).catch((err: unknown) => this.storeWriteFailed(err, 'ARP'));
+        this.releaseAndRetry(`arp:${c.routerId}:${formatIp(c.ip)}`);
+      }
+    }
+  }
+
+  /** Sends generated packets; returns the wait keys of those that could not finish (NotYet). */
+  private sendGenerated(walks: readonly GeneratedWalk[]): string[] {
+    const waits: string[] = [];
+    for (const w of walks) {
+      if (w.result.outcome.kind === 'notYet') for (const m of w.result.outcome.missing) waits.push(this.load(m));
+      if (this.log.isLevelEnabled('debug')) {
+        this.log.debug({ outcome: w.result.outcome, trace: w.result.trace, learned: w.result.stateChanges.map((c) => c.kind), outputs: w.outputs.map((o) => o.portId) }, 'walked a generated packet');
+      }
+      this.publishLearned(w.result.stateChanges);
+      for (const o of w.outputs) {
+        const r = resolveEgress([{ kind: 'output', portId: o.portId }], this.bindings, this.options.hostId, this.bindingView);
+        for (const k of r.waitFor) {
+          this.loadBinding(k);
+          waits.push(k);
+        }
+        const actions: DpAction[] = r.actions;
+        if (actions.length > 0) this.datapath.execute(o.frame, actions);
+      }
+    }
+    return waits;
+  }
+
+  private pushState(ingressPortId: Id, result: SimulationResult): void {
+    if (this.options.flowState?.push === false) return;
+    const egressPortIds = result.actions.flatMap((a) => (a.kind === 'output' ? [a.portId] : []));
+    this.pusher.push(ingressPortId, egressPortIds, result.stateChanges, (portId) => {
+      const mine = this.bindings.ofPort(portId);
+      if (mine !== undefined) return this.options.hostId;
+      const active = this.hosts.portActive(portId);
+      if (active === undefined) this.loadBinding(bindingTag(portId));
+      return active?.hostId ?? undefined;
+    }, this.topology);
+  }
+
+  private importState(changes: readonly StateChange[]): void {
+    this.counters.stateImported += changes.length;
+    this.datapath.invalidate(this.local.apply(changes, performance.now()));
+  }
+
+  private park(frame: Uint8Array, dpPort: number, attempt: number, keys: readonly string[], now: number): void {
+    if (attempt >= (this.options.maxAttempts ?? 16)) {
+      this.counters.givenUp++;
+      return;
+    }
+    if (this.waiting.park(keys, { frame, dpPort, attempt: attempt + 1 }, now)) this.counters.parked++;
+  }
+
+  /** Starts loading what a NotYet names; returns the key its packets wait under. */
+  private load(m: Missing): string {
+    switch (m.kind) {
+      case 'device': {
+        const key = deviceWaitKey(m.objectType === 'routes' ? 'router' : m.objectType, m.id);
+        this.once(key, () => (m.objectType === 'routes' ? this.topology.ensureRoutes(m.id) : this.topology.ensure(m.objectType, m.id)));
+        return key;
+      }
+      case 'macTable': {
+        const key = `macTable:${m.bridgeId}:${m.vlanId}`;
+        this.once(key, () => this.macs.ensure(m.bridgeId, m.vlanId));
+        return key;
+      }
+      case 'arp': {
+        const key = `arp:${m.routerId}:${formatIp(m.ip)}`;
+        // The router sent an ARP request (in the generated packets); the reply is learned by
+        // simulation and released from publishLearned; the table load covers entries other hosts know.
+        if (!this.arp.isLoaded(m.routerId)) this.once(`arpTable:${m.routerId}`, () => this.arp.ensure(m.routerId), key);
+        return key;
+      }
+      case 'natBlock': {
+        const key = `natBlock:${m.deviceId}:${formatIp(m.ip)}`;
+        this.once(key, () => this.natLeases.leaseNatBlock(m.deviceId, m.ip));
+        return key;
+      }
+    }
+  }
+
+  private loadBinding(key: string): void {
+    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    this.once(key, () => (kind === 'host' ? this.hosts.ensureHost(id) : this.hosts.ensurePortActive(id)));
+  }
+
+  /** Runs a load once at a time per key; when it settles, re-runs the packets waiting under `releaseKey`. */
+  private once(key: string, start: () => Promise<unknown>, releaseKey = key): void {
+    if (this.loading.has(key)) return;
+    this.loading.add(key);
+    start()
+      .catch((err: unknown) => this.log.warn({ err, key }, 'loading what a packet waits for failed'))
+      .finally(() => {
+        this.loading.delete(key);
+        this.releaseAndRetry(releaseKey);
+      });
+  }
+
+  private releaseAndRetry(key: string): void {
+    if (this.stopped) return;
+    const parked = this.waiting.release(key);
+    if (parked.length === 0) return;
+    const now = performance.now();
+    for (const p of parked) {
+      this.counters.reSimulated++;
+      this.handleUpcall(p.frame, p.dpPort, now, p.attempt);
+    }
+    this.pusher.flush();
+  }
+
+  private storeWriteFailed(err: unknown, what: string): void {
+    this.counters.storeWriteErrors++;
+    this.log.warn({ err }, `writing a learned ${what} entry to the store failed`);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    if (this.stateFile !== undefined && now - this.lastStateSave >= STATE_SAVE_MS && !this.saving) {
+      this.lastStateSave = now;
+      this.saving = true;
+      this.stateFile.save(this.local, Date.now(), now)
+        .catch((err: unknown) => this.log.error({ err }, 'saving flow state failed'))
+        .finally(() => (this.saving = false));
+    }
+    this.waiting.expire(now);
+    const stale = this.local.expire(now);
+    if (stale.length > 0) this.datapath.invalidate(stale);
+  }
+}
+
+function deviceWaitKey(objectType: string, id: Id): string {
+  return `device:${objectType}:${id}`;
+}

@@ -1,0 +1,45 @@
+// Keeps this host's conntrack and NAT state on local disk so that a restarted agent keeps the
+// connections whose state it held (DESIGN: Flow state, Restart). Written atomically (temp + rename).
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { LocalTables, LocalTablesSnapshot } from './local-tables.js';
+
+const FORMAT = 'tollgate-flow-state/1';
+
+interface StoredState extends LocalTablesSnapshot {
+  readonly format: string;
+  /** Wall-clock time of the save: lifetimes shrink by the time the agent was down. */
+  readonly savedAt: number;
+}
+
+export class StateFile {
+  constructor(readonly path: string) {}
+
+  async save(tables: LocalTables, wallNow: number, monoNow: number): Promise<void> {
+    const data: StoredState = { format: FORMAT, savedAt: wallNow, ...tables.snapshot(monoNow) };
+    await mkdir(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(data));
+    await rename(tmp, this.path);
+  }
+
+  /** Restores what is still alive; a missing file is no state, an unreadable one an error. */
+  async load(tables: LocalTables, wallNow: number, monoNow: number): Promise<number> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw e;
+    }
+    const data = JSON.parse(text) as Partial<StoredState>;
+    if (data.format !== FORMAT || !Array.isArray(data.conntrack) || !Array.isArray(data.nat) || typeof data.savedAt !== 'number') {
+      throw new Error(`${this.path}: not a ${FORMAT} file`);
+    }
+    const down = Math.max(0, wallNow - data.savedAt);
+    return tables.restore({
+      conntrack: data.conntrack.map(([k, ms]) => [k, ms - down] as const),
+      nat: data.nat.map((e) => ({ ...e, remainingMs: e.remainingMs - down })),
+    }, monoNow);
+  }
+}

@@ -1,0 +1,77 @@
+// `tollgate agent --config FILE` (DESIGN: Processes): loads and checks the YAML config, starts the
+// agent, and stops it cleanly on SIGTERM/SIGINT (ephemeral store state removed, flow state saved).
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Agent, type AgentOptions } from '../agent-core/agent/agent.js';
+import { ConfigError, loadConfig, type TollgateConfig } from './config/index.js';
+
+/** The agent's options from its config: uplinks are bound like any other exterior port. */
+export function agentOptionsOf(config: TollgateConfig, logger: Logger): AgentOptions {
+  const bindings = [
+    ...config.bindings.map((b) => ({ portId: b.port, ifname: b.interface, netns: b.netns })),
+    ...config.uplinks.map((u) => ({ portId: u.port.id, ifname: u.interface, netns: u.netns })),
+  ];
+  return {
+    hostId: config.host.id,
+    tunnelIp: config.host.tunnelIp,
+    zookeeper: { connectionString: config.zookeeper.servers.join(','), root: config.zookeeper.root, sessionTimeoutMs: config.zookeeper.sessionTimeoutMs },
+    tunnel: { type: config.tunnel.type, port: config.tunnel.port, bindAddress: config.tunnel.bindAddress },
+    bindings,
+    flowState: {
+      push: config.flowState.push,
+      clusterKey: config.flowState.clusterKey,
+      stateFile: join(config.flowState.stateDir, `${config.host.id}.flow-state.json`),
+    },
+    logger,
+  };
+}
+
+export async function runAgent(configPath: string): Promise<number> {
+  let config: TollgateConfig;
+  try {
+    config = await loadConfig(configPath);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const logger = pino({ name: 'tollgate', level: config.logging.level }, pino.destination(2)).child({ host: config.host.id });
+  let agent: Agent;
+  try {
+    agent = await Agent.start(agentOptionsOf(config, logger));
+  } catch (err) {
+    logger.fatal({ err }, 'agent could not start');
+    return 1;
+  }
+  // A line on stdout when ready: scripts and tests wait for it.
+  process.stdout.write(`tollgate agent ${config.host.id} ready\n`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      agent.stop().then(
+        () => {
+          // Whatever handle a library leaves open must not keep a stopped agent alive.
+          setTimeout(() => process.exit(0), 2000).unref();
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'stop failed');
+          resolve(1);
+        },
+      );
+    };
+    // SIGUSR2 prints the agent's counters as one JSON line (until the REST API serves them).
+    process.on('SIGUSR2', () => {
+      void agent.datapath.stats().then((datapath) => {
+        process.stdout.write(`${JSON.stringify({ status: { ...agent.status(), datapath } })}\n`);
+      });
+    });
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
