@@ -296,8 +296,14 @@ export class Agent {
       this.park(frame, dpPort, attempt, egress.waitFor, now);
       return;
     }
+    // Flow state goes out before the packet (DESIGN: The packet's way, step 6), to every host of
+    // the interested set: wait until the ingress set and the bindings of its members are known.
+    const stateWaits = this.interestedSetWaits(binding.portId, result);
+    if (stateWaits.length > 0) {
+      this.park(frame, dpPort, attempt, stateWaits, now);
+      return;
+    }
     this.counters.unboundOutputs += egress.unbound.length;
-    // Flow state goes out before the packet (DESIGN: The packet's way, step 6).
     this.pushState(binding.portId, result);
     if (result.installFlow) {
       this.datapath.installFlow({
@@ -346,6 +352,31 @@ export class Agent {
         const actions: DpAction[] = r.actions;
         if (actions.length > 0) this.datapath.execute(o.frame, actions);
       }
+    }
+    return waits;
+  }
+
+  /** Wait keys for what the interested set of the result's state needs and is still loading. */
+  private interestedSetWaits(ingressPortId: Id, result: SimulationResult): string[] {
+    if (this.options.flowState?.push === false || !result.stateChanges.some((c) => c.kind === 'conntrack' || c.kind === 'nat')) return [];
+    const waits: string[] = [];
+    const ports = new Set<Id>([ingressPortId]);
+    for (const a of result.actions) if (a.kind === 'output') ports.add(a.portId);
+    for (const portId of [...ports]) {
+      for (const groupId of this.topology.portGroupsOf(portId)) {
+        const group = this.topology.portGroup(groupId);
+        if (group === undefined) {
+          waits.push(this.load({ kind: 'device', objectType: 'portGroup', id: groupId }));
+          continue;
+        }
+        if (group.stateful) for (const member of group.portIds) ports.add(member);
+      }
+    }
+    for (const portId of ports) {
+      if (this.bindings.ofPort(portId) !== undefined || this.hosts.portActive(portId) !== undefined) continue;
+      const key = bindingTag(portId);
+      this.loadBinding(key);
+      waits.push(key);
     }
     return waits;
   }

@@ -179,6 +179,12 @@ export class AgentWorld {
     return m === null ? 0 : Number(m[1]);
   }
 
+  /** curl with a bounded time; the body, or undefined when the transfer failed. */
+  async curl(ns: string, url: string, maxTimeS = 8): Promise<string | undefined> {
+    const r = await this.lab.exec(ns, 'curl', ['-s', '--max-time', String(maxTimeS), url], { allowFail: true, timeoutMs: (maxTimeS + 5) * 1000 });
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
   /** Everything the agents wrote to stderr (their logs), for failure messages. */
   logs(): string {
     return [...this.agents].map(([h, c]) => `--- ${h}\n${c.stderr}`).join('\n');
