@@ -15,6 +15,10 @@ need_node
 if [ ! -f /usr/share/java/zookeeper.jar ]; then
   { apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null; } || echo "warning: could not install zookeeper"
 fi
+# The e2e suites drive real tools through the namespaces (ping, curl; tcpdump helps when one fails).
+for tool in ping:iputils-ping curl:curl ip:iproute2; do
+  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool##*:}" >/dev/null; } || echo "warning: could not install ${tool##*:}"
+done
 # npm ci builds the AF_PACKET addon (binding.gyp) with node-gyp: a C++ compiler, make, python3.
 if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
   apt-get update -qq && apt-get install -y -qq g++ make python3 >/dev/null
