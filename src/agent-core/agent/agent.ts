@@ -5,13 +5,13 @@
 import type { Logger } from 'pino';
 import { type Datapath, type DpAction, type DpUpcall } from '../datapath/datapath.js';
 import { InProcessDatapath } from '../datapath/in-process-datapath.js';
-import type { TunnelPort } from '../datapath/tunnel-port.js';
+import { WorkerDatapath } from '../datapath/worker-datapath.js';
 import { openVxlanTunnel } from '../datapath/vxlan-tunnel.js';
 import { openGreTunnel } from '../datapath/gre-tunnel.js';
-import { formatIp, VXLAN_PORT_TOLLGATE, type Mac } from '../packet/index.js';
+import { formatIp, VXLAN_PORT_TOLLGATE, type IpAddr, type Mac } from '../packet/index.js';
 import type { Missing, SimulationResult, StateChange } from '../simulation/index.js';
 import {
-  ArpTable, HostState, HostStateView, MacTable, NatLeases, ZkClient, ZkTopologyCache, storeLogger,
+  ArpTable, HostState, HostStateView, MacTable, NatLeases, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
 } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
@@ -42,8 +42,11 @@ export interface AgentOptions {
   readonly waitingRoom?: WaitingRoomOptions;
   /** Re-simulations of one parked packet at most (each loads what the last one found missing). Default 16. */
   readonly maxAttempts?: number;
-  /** Build the datapath around the tunnel (default: InProcessDatapath). */
-  readonly datapath?: (tunnel: TunnelPort) => Datapath;
+  /**
+   * Where the fast path runs: 'worker' (default for VXLAN: packet I/O off the main loop, DESIGN:
+   * Threads and isolation) or 'main' (GRE always: raw-socket cannot run in a worker).
+   */
+  readonly datapathThread?: 'worker' | 'main';
   readonly logger?: Logger;
 }
 
@@ -136,10 +139,7 @@ export class Agent {
     const natLeases = new NatLeases(zk, storeOpts);
     const tunnelPort = options.tunnel?.port ?? VXLAN_PORT_TOLLGATE;
     const bindAddress = options.tunnel?.bindAddress ?? options.tunnelIp;
-    const tunnel: TunnelPort = options.tunnel?.type === 'gre'
-      ? await openGreTunnel({ localAddress: bindAddress })
-      : await openVxlanTunnel({ localAddress: bindAddress, port: tunnelPort });
-    const datapath = options.datapath?.(tunnel) ?? new InProcessDatapath({ tunnel });
+    const datapath = await openDatapath(options, bindAddress, tunnelPort, log);
     const pusherOpts: FlowStatePusherOptions = {
       hostId: options.hostId, datapath, clusterKey: options.flowState?.clusterKey, logger: options.logger,
       resolvePeer: (hostId) => {
@@ -166,15 +166,36 @@ export class Agent {
       try {
         const restored = await this.stateFile.load(this.local, Date.now(), now);
         if (restored > 0) this.log.info({ entries: restored, file: this.stateFile.path }, 'restored flow state from disk');
+        await this.reclaimNatBlocks();
       } catch (err) {
         this.log.error({ err, file: this.stateFile.path }, 'could not restore flow state: starting without it');
       }
     }
+    this.local.onNatPortFreed = (deviceId, ip, port) => this.natLeases.markPortFree(deviceId, ip, port);
     this.listen();
     await this.pusher.start((imported) => this.importState(imported.changes));
     await this.hostState.register();
     for (const b of this.options.bindings ?? []) await this.bindPort(b.portId, b.ifname, b.netns);
     this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
+  }
+
+  /** Leases again the SNAT blocks whose ports restored bindings hold; bindings of blocks lost meanwhile stay but may collide. */
+  private async reclaimNatBlocks(): Promise<void> {
+    const byBlock = new Map<string, { deviceId: Id; ip: IpAddr; ports: number[] }>();
+    for (const h of this.local.snatPortsHeld()) {
+      const k = `${h.deviceId}|${formatIp(h.ip)}|${blockOfPort(h.port)}`;
+      let e = byBlock.get(k);
+      if (e === undefined) byBlock.set(k, (e = { deviceId: h.deviceId, ip: h.ip, ports: [] }));
+      e.ports.push(h.port);
+    }
+    for (const e of byBlock.values()) {
+      const block = blockOfPort(e.ports[0]!);
+      if (await this.natLeases.reclaimNatBlock(e.deviceId, e.ip, block)) {
+        for (const p of e.ports) this.natLeases.markPortUsed(e.deviceId, e.ip, p);
+      } else {
+        this.log.warn({ deviceId: e.deviceId, ip: formatIp(e.ip), block }, 'a restored SNAT block is held by another host now: its connections may break');
+      }
+    }
   }
 
   /** Binds a virtual port to a host interface here and publishes its tunnel key. */
@@ -318,7 +339,10 @@ export class Agent {
   /** MACs and ARP entries learned here go to the store (visible locally at once through the pending maps). */
   private publishLearned(changes: readonly StateChange[]): void {
     for (const c of changes) {
-      if (c.kind === 'macLearned') {
+      if (c.kind === 'nat') {
+        // A port taken from one of this host's blocks: no other flow may take it until the binding ends.
+        if (c.leasedIp !== undefined) this.natLeases.markPortUsed(c.deviceId, c.leasedIp, c.binding.port);
+      } else if (c.kind === 'macLearned') {
         const k = macKey(c.bridgeId, c.vlanId, c.mac);
         if (this.macs.lookup(c.bridgeId, c.vlanId, c.mac) === c.portId) continue;
         if (this.pendingMacs.get(k) === c.portId) continue;
@@ -481,6 +505,17 @@ export class Agent {
     const stale = this.local.expire(now);
     if (stale.length > 0) this.datapath.invalidate(stale);
   }
+}
+
+async function openDatapath(options: AgentOptions, bindAddress: string, tunnelPort: number, log: Logger): Promise<Datapath> {
+  if (options.tunnel?.type === 'gre') return new InProcessDatapath({ tunnel: await openGreTunnel({ localAddress: bindAddress }) });
+  if (options.datapathThread === 'main') {
+    return new InProcessDatapath({ tunnel: await openVxlanTunnel({ localAddress: bindAddress, port: tunnelPort }) });
+  }
+  return WorkerDatapath.start({
+    tunnel: { kind: 'vxlan', localAddress: bindAddress, port: tunnelPort },
+    onError: (err) => log.error({ err }, 'datapath worker error'),
+  });
 }
 
 function deviceWaitKey(objectType: string, id: Id): string {

@@ -32,7 +32,21 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
   /** SNAT ports in use per "<device>|<ip>". */
   private readonly natPortsUsed = new Map<string, Set<number>>();
 
+  /** Called when an expired forward SNAT binding frees its port (the shell gives it back to its lease). */
+  onNatPortFreed: ((deviceId: Id, ip: IpAddr, port: number) => void) | undefined;
+
   constructor(private readonly stateIdleMs = STATE_IDLE_MS) {}
+
+  /** The SNAT ports bindings hold, per device and leased IP (for re-leasing their blocks after a restart). */
+  snatPortsHeld(): { deviceId: Id; ip: IpAddr; port: number }[] {
+    const out: { deviceId: Id; ip: IpAddr; port: number }[] = [];
+    for (const [where, ports] of this.natPortsUsed) {
+      const [deviceId, ip] = splitPortOf(where);
+      if (ip === undefined) continue;
+      for (const port of ports) out.push({ deviceId, ip, port });
+    }
+    return out;
+  }
 
   lookup(bridgeId: Id, vlanId: number, mac: Mac): Id | null;
   lookup(routerId: Id, ip: IpAddr): Mac | undefined;
@@ -50,7 +64,7 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
   }
 
   pickPort(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number, flowHash: number): number | undefined {
-    const used = this.natPortsUsed.get(`${deviceId}|${ip}`);
+    const used = this.natPortsUsed.get(portOfKey(deviceId, ip));
     const span = portTo - portFrom + 1;
     if (span <= 0) return undefined;
     // Start where the connection hash points and walk to the first free port (bounded by the span).
@@ -77,7 +91,7 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
 
   /** The SNAT ports of `ip` on `deviceId` that bindings hold now, in the order they were taken. */
   snatPortsInUse(deviceId: Id, ip: IpAddr): number[] {
-    return [...(this.natPortsUsed.get(`${deviceId}|${ip}`) ?? [])];
+    return [...(this.natPortsUsed.get(portOfKey(deviceId, ip)) ?? [])];
   }
 
   /**
@@ -109,7 +123,7 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
           if (old === undefined || old.ip !== c.binding.ip || old.port !== c.binding.port) stale.push(`nat:${c.key}`);
           const entry: Expiring<NatBinding> = { value: c.binding, expiresAt };
           if (c.leasedIp !== undefined) {
-            entry.portOf = `${c.deviceId}|${c.leasedIp}`;
+            entry.portOf = portOfKey(c.deviceId, c.leasedIp);
             let used = this.natPortsUsed.get(entry.portOf);
             if (used === undefined) this.natPortsUsed.set(entry.portOf, (used = new Set()));
             used.add(c.binding.port);
@@ -134,7 +148,10 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
     for (const [k, e] of this.natBindings) {
       if (e.expiresAt <= now) {
         this.natBindings.delete(k);
-        if (e.portOf !== undefined) this.natPortsUsed.get(e.portOf)?.delete(e.value.port);
+        if (e.portOf !== undefined && this.natPortsUsed.get(e.portOf)?.delete(e.value.port) === true) {
+          const [deviceId, ip] = splitPortOf(e.portOf);
+          if (ip !== undefined) this.onNatPortFreed?.(deviceId, ip, e.value.port);
+        }
         tags.push(`nat:${k}`);
       }
     }
@@ -179,4 +196,14 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
   counts(): { macs: number; arp: number; conntrack: number; nat: number } {
     return { macs: this.macs.size, arp: this.arp.size, conntrack: this.conntrackKeys.size, nat: this.natBindings.size };
   }
+}
+
+function portOfKey(deviceId: Id, ip: IpAddr): string {
+  return `${deviceId}|${formatIp(ip)}`;
+}
+
+/** "<device>|<ip>" back into its parts. */
+function splitPortOf(where: string): [Id, IpAddr | undefined] {
+  const i = where.lastIndexOf('|');
+  return [where.slice(0, i), parseIp(where.slice(i + 1))];
 }

@@ -151,6 +151,26 @@ export class NatLeases implements NatPortAllocator {
     throw new ConcurrentModificationError(this.maxAttempts, `leasing a NAT block of ${ipText} on ${deviceId}`);
   }
 
+  /**
+   * Takes back a specific block after a restart (bindings restored from disk use its ports); false
+   * when another host holds it now (those bindings cannot be kept).
+   */
+  async reclaimNatBlock(deviceId: Id, ip: IpAddr, block: number): Promise<boolean> {
+    const ipText = formatIp(ip);
+    if (this.leaseMap(deviceId, ipText).has(block)) return true;
+    await this.zk.mkdirp(this.paths.natIpDir(deviceId, ipText));
+    try {
+      await this.zk.create(this.paths.natBlock(deviceId, ipText, block), Buffer.alloc(0), 'ephemeral');
+    } catch (e) {
+      if (zkErrorCode(e) !== ZK_NODE_EXISTS) throw e;
+      // Ours from the previous session (not expired yet) or another host's: only the former is ours to keep.
+      const cur = await this.zk.getData(this.paths.natBlock(deviceId, ipText, block));
+      if (cur === undefined || !cur.stat.ephemeralOwner.equals(this.zk.sessionId)) return false;
+    }
+    this.leaseMap(deviceId, ipText).set(block, { block, used: new Set(), releaseTimer: undefined });
+    return true;
+  }
+
   /** Marks a port of one of this host's blocks in use (the shell applies the simulation's nat state change). */
   markPortUsed(deviceId: Id, ip: IpAddr, port: number): boolean {
     const lease = this.leases.get(leaseKey(deviceId, formatIp(ip)))?.get(blockOfPort(port));

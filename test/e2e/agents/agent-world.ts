@@ -137,6 +137,11 @@ export class AgentWorld {
     return file;
   }
 
+  /** Where the agent keeps its conntrack and NAT state across restarts. */
+  stateFile(host: HostName): string {
+    return join(this.dir, 'state', `${this.specs[host].hostId}.flow-state.json`);
+  }
+
   async startAgent(host: HostName, opts: { push?: boolean } = {}): Promise<ChildHandle> {
     const file = this.configFile(host, opts);
     const child = this.lab.spawn(undefined, process.execPath, ['--import', 'tsx', join(REPO, 'src/gateway/cli.ts'), 'agent', '--config', file]);
