@@ -1,0 +1,82 @@
+// Issue 4 e2e: malformed frames on a bound port, and tunnel datagrams with unknown keys, bad
+// headers or junk flow state reaching an agent are dropped and counted; the agent keeps forwarding.
+import { createSocket } from 'node:dgram';
+import { AfPacketPort } from '../../../src/agent-core/datapath/af-packet.js';
+import { TUNNEL_KEY_FLOW_STATE, encodeVxlan } from '../../../src/agent-core/packet/index.js';
+import { LAB } from '../../../src/gateway/lab/lab-topology.js';
+import { waitFor } from '../../helpers/netns.js';
+import { AgentWorld } from './agent-world.js';
+
+let world: AgentWorld;
+
+beforeAll(async () => {
+  world = await AgentWorld.create();
+  await world.startAll();
+  // Traffic works before the garbage arrives.
+  expect(await world.ping(world.ns.inet, LAB.floatingIp, { src: LAB.internetHost, count: 3 })).toBeGreaterThanOrEqual(2);
+}, 120_000);
+
+afterAll(async () => {
+  await world?.teardown();
+}, 60_000);
+
+const vxlan = (key: number, inner: Uint8Array): Buffer => Buffer.from(encodeVxlan(key, inner));
+
+function ethernetFrame(): Uint8Array {
+  const f = new Uint8Array(60);
+  f.set([0x0a, 0, 0, 0, 0, 0x11, 0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00]);
+  f[14] = 0x45;
+  return f;
+}
+
+test('malformed frames from a VM are dropped and counted at its port', async () => {
+  const before = (await world.status('compute')).datapath.malformedDropped;
+  const port = AfPacketPort.open('eth0', { netns: world.ns.vm1 });
+  try {
+    const bad: Uint8Array[] = [];
+    // IPv4 with a header length below 20 bytes, with a total length past the frame, and IPv6 cut short.
+    for (let i = 0; i < 50; i++) {
+      const a = ethernetFrame();
+      a[14] = 0x41;
+      const b = ethernetFrame();
+      b[16] = 0xff;
+      b[17] = 0xff;
+      const c = ethernetFrame().slice(0, 30);
+      c[12] = 0x86;
+      c[13] = 0xdd;
+      c[14] = 0x60;
+      bad.push(a, b, c);
+    }
+    expect(port.send(bad)).toBe(bad.length);
+  } finally {
+    port.close();
+  }
+  await waitFor(async () => (await world.status('compute')).datapath.malformedDropped >= before + 150, { timeoutMs: 10_000, what: 'malformed frames counted' });
+}, 60_000);
+
+test('tunnel datagrams with unknown keys, broken headers or junk flow state are dropped and counted', async () => {
+  const s0 = await world.status('compute');
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.99', () => r()));
+  const send = (b: Buffer): Promise<void> => new Promise((r, j) => sock.send(b, world.tunnelPort, world.specs.compute.tunnelIp, (e) => (e ? j(e) : r())));
+  try {
+    for (let i = 0; i < 20; i++) {
+      await send(vxlan(0x123456, ethernetFrame())); // a key no port here has
+      await send(Buffer.from([0xff, 0, 0, 0, 0, 0, 1])); // shorter than a VXLAN header
+      await send(vxlan(TUNNEL_KEY_FLOW_STATE, new Uint8Array(40).fill(0x5a))); // not a flow-state message
+    }
+  } finally {
+    sock.close();
+  }
+  await waitFor(async () => {
+    const s = await world.status('compute');
+    return s.datapath.unknownTunnelKeyDropped >= s0.datapath.unknownTunnelKeyDropped + 20
+      && s.datapath.tunnelMalformedDropped >= s0.datapath.tunnelMalformedDropped + 20
+      && s.push.malformed >= s0.push.malformed + 20;
+  }, { timeoutMs: 10_000, what: 'bad tunnel datagrams counted' });
+}, 60_000);
+
+test('after all that the agents are alive and still forward: ping to the floating IP', async () => {
+  expect(await world.ping(world.ns.inet, LAB.floatingIp, { src: LAB.internetHost, count: 3 })).toBe(3);
+  for (const h of ['gwA', 'gwB', 'compute'] as const) expect(world.agents.get(h)?.exitCode).toBeUndefined();
+}, 60_000);
