@@ -21,6 +21,7 @@ import { LocalTables } from './local-tables.js';
 import { FLOW_TIMEOUTS, PacketWorkflow, type GeneratedWalk } from './packet-workflow.js';
 import { PortBindings, type PortBinding } from './port-bindings.js';
 import { StateFile } from './state-file.js';
+import { prefetchTopology } from './topology-prefetch.js';
 import { WaitingRoom, type WaitingRoomOptions } from './waiting-room.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -177,6 +178,11 @@ export class Agent {
     await this.hostState.register();
     for (const b of this.options.bindings ?? []) await this.bindPort(b.portId, b.ifname, b.netns);
     this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
+    // The first packets should not wait for the topology one device at a time.
+    const portIds = this.bindings.all().map((b) => b.portId);
+    void prefetchTopology(this.topology, portIds)
+      .then((n) => this.log.debug({ objects: n }, 'prefetched the topology behind the bound ports'))
+      .catch((err: unknown) => this.log.warn({ err }, 'prefetching the topology failed (packets load it on demand)'));
   }
 
   /** Leases again the SNAT blocks whose ports restored bindings hold; bindings of blocks lost meanwhile stay but may collide. */

@@ -175,6 +175,17 @@ export class AgentWorld {
     return found!;
   }
 
+  /**
+   * Pings once at a time until a reply comes (bounded): the first packets of a fresh world wait
+   * for the agents to load the topology and resolve ARP. Throws if no reply came.
+   */
+  async warmUp(ns: string, dst: string, src?: string, tries = 10): Promise<void> {
+    for (let i = 0; i < tries; i++) {
+      if ((await this.ping(ns, dst, { count: 1, src })) === 1) return;
+    }
+    throw new Error(`no reply from ${dst} after ${tries} pings\n${this.logs()}`);
+  }
+
   /** Ping count packets; the number of replies (ping's own summary). */
   async ping(ns: string, dst: string, opts: { count?: number; src?: string; intervalS?: number } = {}): Promise<number> {
     const args = ['-n', '-c', String(opts.count ?? 3), '-W', '2', '-i', String(opts.intervalS ?? 0.3)];
