@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ZkClient, TopologyStore } from '../../../src/agent-core/store/index.js';
+import { StorePaths, ZkClient, TopologyStore } from '../../../src/agent-core/store/index.js';
 import type { TopologyObject } from '../../../src/agent-core/topology/index.js';
 import { LAB, buildLabTopology } from '../../../src/gateway/lab/lab-topology.js';
 import { type ChildHandle, NetnsLab, waitFor } from '../../helpers/netns.js';
@@ -135,6 +135,12 @@ export class AgentWorld {
     ].join('\n');
     writeFileSync(file, yaml);
     return file;
+  }
+
+  /** The ZooKeeper session owning the host's registration (hex), undefined when it is not registered. */
+  async hostSession(host: HostName): Promise<string | undefined> {
+    const node = await this.client.getData(new StorePaths(this.root).host(this.specs[host].hostId));
+    return node?.stat.ephemeralOwner.toString('hex');
   }
 
   /** Where the agent keeps its conntrack and NAT state across restarts. */
