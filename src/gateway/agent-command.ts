@@ -71,7 +71,36 @@ export async function runAgent(configPath: string): Promise<number> {
         process.stdout.write(`${JSON.stringify({ status: { ...agent.status(), datapath } })}\n`);
       });
     });
+    // SIGHUP re-reads the config and applies what can change at run time: the port bindings.
+    process.on('SIGHUP', () => {
+      void reload(configPath, agent, logger);
+    });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Binds ports added to the config and unbinds those removed; other changes need a restart (logged). */
+async function reload(configPath: string, agent: Agent, logger: Logger): Promise<void> {
+  let config: TollgateConfig;
+  try {
+    config = await loadConfig(configPath);
+  } catch (e) {
+    logger.error({ problems: e instanceof ConfigError ? e.problems : undefined, err: e instanceof ConfigError ? undefined : e }, 'reload: the config has problems; nothing changed');
+    return;
+  }
+  const wanted = agentOptionsOf(config, logger).bindings ?? [];
+  const current = new Map(agent.bindings.all().map((b) => [b.portId, b]));
+  const same = (b: { ifname: string; netns?: string }, w: { ifname: string; netns?: string }): boolean => b.ifname === w.ifname && b.netns === w.netns;
+  for (const b of current.values()) {
+    const w = wanted.find((x) => x.portId === b.portId);
+    if (w === undefined || !same(b, w)) await agent.unbindPort(b.portId).catch((err: unknown) => logger.error({ err, port: b.portId }, 'reload: unbinding failed'));
+  }
+  for (const w of wanted) {
+    const b = agent.bindings.ofPort(w.portId);
+    if (b !== undefined) continue;
+    await agent.bindPort(w.portId, w.ifname, w.netns).catch((err: unknown) => logger.error({ err, port: w.portId, ifname: w.ifname }, 'reload: binding failed'));
+  }
+  logger.info({ bindings: agent.bindings.all().length }, 'reloaded the config');
+  process.stdout.write(`tollgate agent reloaded ${agent.bindings.all().length} bindings\n`);
 }

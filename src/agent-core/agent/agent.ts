@@ -53,6 +53,8 @@ export interface AgentOptions {
 
 export interface AgentCounters {
   upcalls: number;
+  /** Upcalls dropped because the simulation queue was full (a flood). */
+  upcallsShed: number;
   simulations: number;
   installs: number;
   parked: number;
@@ -74,12 +76,16 @@ interface ParkedPacket {
 }
 
 const HOUSEKEEPING_MS = 250;
+/** Upcalls waiting for simulation at most; more are shed (counted). */
+const MAX_QUEUED_UPCALLS = 4096;
+/** Simulation runs this long at most before the loop gets a turn. */
+const UPCALL_SLICE_MS = 5;
 /** How often conntrack and NAT state is written to disk (and at stop). */
 const STATE_SAVE_MS = 1000;
 
 export class Agent {
   readonly counters: AgentCounters = {
-    upcalls: 0, simulations: 0, installs: 0, parked: 0, reSimulated: 0, givenUp: 0, malformed: 0, unknownPortUpcalls: 0,
+    upcalls: 0, upcallsShed: 0, simulations: 0, installs: 0, parked: 0, reSimulated: 0, givenUp: 0, malformed: 0, unknownPortUpcalls: 0,
     unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0,
   };
   readonly local = new LocalTables();
@@ -94,6 +100,9 @@ export class Agent {
   private readonly bindingView: BindingView;
   private housekeeping: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
+  private readonly upcallQueue: DpUpcall[] = [];
+  private upcallHead = 0;
+  private draining = false;
   private lastStateSave = 0;
   private saving = false;
 
@@ -279,17 +288,52 @@ export class Agent {
     );
   }
 
+  /**
+   * Upcalls wait in a bounded queue and are simulated in slices of a few milliseconds, so that
+   * between slices the loop reads ZooKeeper, flow-state messages and timers (DESIGN: Threads and
+   * isolation). Past the bound, new upcalls are shed and counted.
+   */
   private onUpcalls(batch: readonly DpUpcall[]): void {
-    const now = performance.now();
     for (const u of batch) {
       this.counters.upcalls++;
+      if (this.upcallQueue.length - this.upcallHead >= MAX_QUEUED_UPCALLS) {
+        this.counters.upcallsShed++;
+        continue;
+      }
+      this.upcallQueue.push(u);
+    }
+    if (!this.draining && this.upcallQueue.length > this.upcallHead) {
+      this.draining = true;
+      setImmediate(() => this.drainUpcalls());
+    }
+  }
+
+  private drainUpcalls(): void {
+    this.draining = false;
+    if (this.stopped) return;
+    const start = performance.now();
+    let now = start;
+    while (this.upcallHead < this.upcallQueue.length && now - start < UPCALL_SLICE_MS) {
+      const u = this.upcallQueue[this.upcallHead++]!;
       try {
         this.handleUpcall(u.frame, u.port, now, 0);
       } catch (err) {
         this.log.error({ err }, 'upcall failed');
       }
+      now = performance.now();
+    }
+    if (this.upcallHead >= this.upcallQueue.length) {
+      this.upcallQueue.length = 0;
+      this.upcallHead = 0;
+    } else if (this.upcallHead > 4096) {
+      this.upcallQueue.splice(0, this.upcallHead);
+      this.upcallHead = 0;
     }
     this.pusher.flush();
+    if (this.upcallHead < this.upcallQueue.length) {
+      this.draining = true;
+      setImmediate(() => this.drainUpcalls());
+    }
   }
 
   private handleUpcall(frame: Uint8Array, dpPort: number, now: number, attempt: number): void {

@@ -16,6 +16,8 @@ export interface FlowStatePusherOptions {
   readonly clusterKey?: string | Uint8Array;
   readonly resolvePeer: (hostId: Id) => PeerAddress | undefined;
   readonly logger?: Logger;
+  readonly retransmitTimeoutMs?: number;
+  readonly maxRetries?: number;
 }
 
 export class FlowStatePusher {
@@ -35,6 +37,9 @@ export class FlowStatePusher {
       clusterKey: o.clusterKey,
       resolvePeer: o.resolvePeer,
       onImport: (i) => this.onImport?.(i),
+      // A receiver may be busy for a while (a flooded gateway): give it ~0.7 s before a message counts as lost.
+      retransmitTimeoutMs: o.retransmitTimeoutMs ?? 100,
+      maxRetries: o.maxRetries ?? 6,
       logger: o.logger,
     });
     await this.transport.start();

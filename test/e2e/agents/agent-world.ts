@@ -143,6 +143,23 @@ export class AgentWorld {
     return node?.stat.ephemeralOwner.toString('hex');
   }
 
+  /** Adds a binding to a running agent's config and has it reload (SIGHUP); resolves once it has. */
+  async addBinding(host: HostName, port: string, ifname: string): Promise<void> {
+    this.specs[host].bindings.push({ port, interface: ifname });
+    this.configFile(host);
+    const child = this.agents.get(host);
+    if (child === undefined) throw new Error(`agent ${host} is not running`);
+    const before = child.lines.length;
+    child.proc.kill('SIGHUP');
+    await waitFor(() => child.lines.slice(before).some((l) => l.includes('reloaded')), { timeoutMs: 15_000, what: `${host} to reload` });
+  }
+
+  /** Which host binds the port, from its active state in the store. */
+  async portHost(portId: string): Promise<string | undefined> {
+    const node = await this.client.getData(new StorePaths(this.root).portActive(portId));
+    return node === undefined ? undefined : (JSON.parse(node.data.toString()) as { port?: { hostId?: string } }).port?.hostId;
+  }
+
   /** Where the agent keeps its conntrack and NAT state across restarts. */
   stateFile(host: HostName): string {
     return join(this.dir, 'state', `${this.specs[host].hostId}.flow-state.json`);
