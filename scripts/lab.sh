@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian 12 machine as root: installs what it needs and runs `tollgate lab`.
+# The main job on a fresh Debian 12 machine as root: installs what it needs and runs `tollgate lab`
+# (ZooKeeper, three agents, VMs and an internet host in network namespaces, real traffic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
 fi
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+need=()
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
+for tool in ping:iputils-ping curl:curl ip:iproute2 g++:g++ make:make python3:python3; do
+  command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/tollgate_af_packet.node ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 exec npx tsx src/gateway/cli.ts lab "$@"

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runAgent } from './agent-command.js';
 import { checkConfig, formatProblem } from './config/index.js';
+import { formatNetnsLabReport, runNetnsLab } from './lab/netns-lab.js';
 import { formatSimLabReport, runSimulatedLab } from './lab/sim-lab.js';
 
 const USAGE = `usage: tollgate <command> [options]
@@ -12,9 +13,10 @@ const USAGE = `usage: tollgate <command> [options]
 commands:
   agent --config FILE   run this host's agent (compute and/or gateway roles from the YAML)
   config check FILE     validate a config file; prints each problem as FILE:LINE:COL: field: message
-  lab [--trace]   build the lab world and send traffic through it; today this is the simulated
-                  lab: one agent's packet workflow in this process, with VMs and upstream
-                  routers answering ARP and ping around it (no namespaces yet)
+  lab                   build the lab world on this machine (root): ZooKeeper, three agents, VMs
+                        and an internet host in network namespaces; send real traffic; report
+  lab --simulated [--trace]
+                        the same world simulated in this process (no root, no namespaces)
   version         print the version
 `;
 
@@ -49,9 +51,14 @@ async function main(argv: string[]): Promise<number> {
       console.log(`tollgate ${version()}`);
       return 0;
     case 'lab': {
-      const { values } = parseArgs({ args: rest, options: { trace: { type: 'boolean', default: false } } });
-      const report = runSimulatedLab(values.trace ? (line) => console.log(`  trace ${line}`) : undefined);
-      console.log(formatSimLabReport(report));
+      const { values } = parseArgs({ args: rest, options: { trace: { type: 'boolean', default: false }, simulated: { type: 'boolean', default: false } } });
+      if (values.simulated) {
+        const report = runSimulatedLab(values.trace ? (line) => console.log(`  trace ${line}`) : undefined);
+        console.log(formatSimLabReport(report));
+        return report.cases.every((c) => c.ok) ? 0 : 1;
+      }
+      const report = await runNetnsLab((line) => console.log(`  .. ${line}`));
+      console.log(formatNetnsLabReport(report));
       return report.cases.every((c) => c.ok) ? 0 : 1;
     }
     case undefined:
