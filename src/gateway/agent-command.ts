@@ -3,14 +3,21 @@
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Agent, type AgentOptions } from '../agent-core/agent/agent.js';
+import { TopologyStore } from '../agent-core/store/index.js';
 import { ConfigError, loadConfig, type TollgateConfig } from './config/index.js';
+import { reconcileUplinks } from './uplinks.js';
 
-/** The agent's options from its config: uplinks are bound like any other exterior port. */
-export function agentOptionsOf(config: TollgateConfig, logger: Logger): AgentOptions {
-  const bindings = [
+/** Every port this host binds: the configured bindings and the uplinks' ports. */
+export function bindingsOf(config: TollgateConfig): { portId: string; ifname: string; netns?: string }[] {
+  return [
     ...config.bindings.map((b) => ({ portId: b.port, ifname: b.interface, netns: b.netns })),
     ...config.uplinks.map((u) => ({ portId: u.port.id, ifname: u.interface, netns: u.netns })),
   ];
+}
+
+/** The agent's options from its config; uplink ports are bound once reconciled into the store (bindUplinks). */
+export function agentOptionsOf(config: TollgateConfig, logger: Logger): AgentOptions {
+  const bindings = config.bindings.map((b) => ({ portId: b.port, ifname: b.interface, netns: b.netns }));
   return {
     hostId: config.host.id,
     tunnelIp: config.host.tunnelIp,
@@ -43,6 +50,13 @@ export async function runAgent(configPath: string): Promise<number> {
     agent = await Agent.start(agentOptionsOf(config, logger));
   } catch (err) {
     logger.fatal({ err }, 'agent could not start');
+    return 1;
+  }
+  try {
+    await bindUplinks(agent, config, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'uplinks could not be set up');
+    await agent.stop().catch(() => undefined);
     return 1;
   }
   // A line on stdout when ready: scripts and tests wait for it.
@@ -89,7 +103,12 @@ async function reload(configPath: string, agent: Agent, logger: Logger): Promise
     logger.error({ problems: e instanceof ConfigError ? e.problems : undefined, err: e instanceof ConfigError ? undefined : e }, 'reload: the config has problems; nothing changed');
     return;
   }
-  const wanted = agentOptionsOf(config, logger).bindings ?? [];
+  try {
+    await reconcileUplinks(new TopologyStore(agent.zk, { root: config.zookeeper.root }), config.uplinks, config.host.id);
+  } catch (err) {
+    logger.error({ err }, 'reload: reconciling the uplinks failed; bindings are applied anyway');
+  }
+  const wanted = bindingsOf(config);
   const current = new Map(agent.bindings.all().map((b) => [b.portId, b]));
   const same = (b: { ifname: string; netns?: string }, w: { ifname: string; netns?: string }): boolean => b.ifname === w.ifname && b.netns === w.netns;
   for (const b of current.values()) {
@@ -103,4 +122,12 @@ async function reload(configPath: string, agent: Agent, logger: Logger): Promise
   }
   logger.info({ bindings: agent.bindings.all().length }, 'reloaded the config');
   process.stdout.write(`tollgate agent reloaded ${agent.bindings.all().length} bindings\n`);
+}
+
+/** Uplinks into the store (port, binding, ingress set), then their ports bound here. */
+async function bindUplinks(agent: Agent, config: TollgateConfig, logger: Logger): Promise<void> {
+  if (config.uplinks.length === 0) return;
+  const r = await reconcileUplinks(new TopologyStore(agent.zk, { root: config.zookeeper.root }), config.uplinks, config.host.id);
+  logger.info({ ports: r.portsWritten, ingressSets: r.groupsWritten }, 'uplinks reconciled into the store');
+  for (const u of config.uplinks) await agent.bindPort(u.port.id, u.interface, u.netns);
 }
