@@ -9,7 +9,7 @@ import { WorkerDatapath } from '../datapath/worker-datapath.js';
 import { openVxlanTunnel } from '../datapath/vxlan-tunnel.js';
 import { openGreTunnel } from '../datapath/gre-tunnel.js';
 import { formatIp, VXLAN_PORT_TOLLGATE, type IpAddr, type Mac } from '../packet/index.js';
-import type { Missing, SimulationResult, StateChange } from '../simulation/index.js';
+import type { SimulationResult, StateChange } from '../simulation/index.js';
 import {
   ArpTable, HostState, HostStateView, MacTable, NatLeases, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
 } from '../store/index.js';
@@ -18,6 +18,7 @@ import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
 import { bindingTag, hostTag, resolveEgress, type BindingView } from './egress-resolver.js';
 import { FlowStatePusher, type FlowStatePusherOptions } from './flow-state-pusher.js';
 import { LocalTables } from './local-tables.js';
+import { arpWaitKey, deviceWaitKey, MissingLoader } from './missing-loader.js';
 import { FLOW_TIMEOUTS, PacketWorkflow, type GeneratedWalk } from './packet-workflow.js';
 import { PortBindings, type PortBinding } from './port-bindings.js';
 import { StateFile } from './state-file.js';
@@ -92,7 +93,7 @@ export class Agent {
   readonly bindings = new PortBindings();
   private readonly log: Logger;
   private readonly waiting: WaitingRoom<ParkedPacket>;
-  private readonly loading = new Set<string>();
+  private readonly loader: MissingLoader;
   private readonly pendingMacs = new PendingLearned<Id>();
   private readonly pendingArp = new PendingLearned<Mac>();
   private readonly unsubscribe: (() => void)[] = [];
@@ -121,6 +122,7 @@ export class Agent {
   ) {
     this.log = storeLogger(options.logger, 'agent');
     this.waiting = new WaitingRoom(options.waitingRoom);
+    this.loader = new MissingLoader({ topology, macs, arp, hosts, natLeases, log: this.log, release: (key) => this.releaseAndRetry(key) });
     const views = agentViews({
       topology, macs, arp, local: this.local, natPorts: natLeases, pendingMacs: this.pendingMacs, pendingArp: this.pendingArp,
     });
@@ -278,7 +280,7 @@ export class Agent {
       this.arp.onChange((c) => {
         if (this.arp.lookup(c.routerId, c.ip) !== undefined) this.pendingArp.settle(arpKey(c.routerId, c.ip));
         this.datapath.invalidate([c.tag]);
-        this.releaseAndRetry(`arp:${c.routerId}:${formatIp(c.ip)}`);
+        this.releaseAndRetry(arpWaitKey(c.routerId, c.ip));
       }),
       this.hosts.onChange((c) => {
         const tag = c.kind === 'port' ? bindingTag(c.portId) : hostTag(c.hostId);
@@ -358,12 +360,12 @@ export class Agent {
     // this packet up as well: it waits for either.
     const walkWaits = this.sendGenerated(miss.walks);
     if (result.outcome.kind === 'notYet') {
-      this.park(frame, dpPort, attempt, [...result.outcome.missing.map((m) => this.load(m)), ...walkWaits], now);
+      this.park(frame, dpPort, attempt, [...result.outcome.missing.map((m) => this.loader.load(m)), ...walkWaits], now);
       return;
     }
     const egress = resolveEgress(result.actions, this.bindings, this.options.hostId, this.bindingView);
     if (egress.waitFor.length > 0) {
-      for (const k of egress.waitFor) this.loadBinding(k);
+      for (const k of egress.waitFor) this.loader.loadBinding(k);
       this.park(frame, dpPort, attempt, egress.waitFor, now);
       return;
     }
@@ -403,7 +405,7 @@ export class Agent {
         if (this.arp.lookup(c.routerId, c.ip) === c.mac || this.pendingArp.get(k) === c.mac) continue;
         this.pendingArp.set(k, c.mac);
         this.arp.learn(c.routerId, c.ip, c.mac).catch((err: unknown) => this.storeWriteFailed(err, 'ARP'));
-        this.releaseAndRetry(`arp:${c.routerId}:${formatIp(c.ip)}`);
+        this.releaseAndRetry(arpWaitKey(c.routerId, c.ip));
       }
     }
   }
@@ -412,7 +414,7 @@ export class Agent {
   private sendGenerated(walks: readonly GeneratedWalk[]): string[] {
     const waits: string[] = [];
     for (const w of walks) {
-      if (w.result.outcome.kind === 'notYet') for (const m of w.result.outcome.missing) waits.push(this.load(m));
+      if (w.result.outcome.kind === 'notYet') for (const m of w.result.outcome.missing) waits.push(this.loader.load(m));
       if (this.log.isLevelEnabled('debug')) {
         this.log.debug({ outcome: w.result.outcome, trace: w.result.trace, learned: w.result.stateChanges.map((c) => c.kind), outputs: w.outputs.map((o) => o.portId) }, 'walked a generated packet');
       }
@@ -420,7 +422,7 @@ export class Agent {
       for (const o of w.outputs) {
         const r = resolveEgress([{ kind: 'output', portId: o.portId }], this.bindings, this.options.hostId, this.bindingView);
         for (const k of r.waitFor) {
-          this.loadBinding(k);
+          this.loader.loadBinding(k);
           waits.push(k);
         }
         const actions: DpAction[] = r.actions;
@@ -440,7 +442,7 @@ export class Agent {
       for (const groupId of this.topology.portGroupsOf(portId)) {
         const group = this.topology.portGroup(groupId);
         if (group === undefined) {
-          waits.push(this.load({ kind: 'device', objectType: 'portGroup', id: groupId }));
+          waits.push(this.loader.load({ kind: 'device', objectType: 'portGroup', id: groupId }));
           continue;
         }
         if (group.stateful) for (const member of group.portIds) ports.add(member);
@@ -449,7 +451,7 @@ export class Agent {
     for (const portId of ports) {
       if (this.bindings.ofPort(portId) !== undefined || this.hosts.portActive(portId) !== undefined) continue;
       const key = bindingTag(portId);
-      this.loadBinding(key);
+      this.loader.loadBinding(key);
       waits.push(key);
     }
     return waits;
@@ -462,7 +464,7 @@ export class Agent {
       const mine = this.bindings.ofPort(portId);
       if (mine !== undefined) return this.options.hostId;
       const active = this.hosts.portActive(portId);
-      if (active === undefined) this.loadBinding(bindingTag(portId));
+      if (active === undefined) this.loader.loadBinding(bindingTag(portId));
       return active?.hostId ?? undefined;
     }, this.topology);
   }
@@ -478,51 +480,6 @@ export class Agent {
       return;
     }
     if (this.waiting.park(keys, { frame, dpPort, attempt: attempt + 1 }, now)) this.counters.parked++;
-  }
-
-  /** Starts loading what a NotYet names; returns the key its packets wait under. */
-  private load(m: Missing): string {
-    switch (m.kind) {
-      case 'device': {
-        const key = deviceWaitKey(m.objectType === 'routes' ? 'router' : m.objectType, m.id);
-        this.once(key, () => (m.objectType === 'routes' ? this.topology.ensureRoutes(m.id) : this.topology.ensure(m.objectType, m.id)));
-        return key;
-      }
-      case 'macTable': {
-        const key = `macTable:${m.bridgeId}:${m.vlanId}`;
-        this.once(key, () => this.macs.ensure(m.bridgeId, m.vlanId));
-        return key;
-      }
-      case 'arp': {
-        const key = `arp:${m.routerId}:${formatIp(m.ip)}`;
-        // The router sent an ARP request (in the generated packets); the reply is learned by
-        // simulation and released from publishLearned; the table load covers entries other hosts know.
-        if (!this.arp.isLoaded(m.routerId)) this.once(`arpTable:${m.routerId}`, () => this.arp.ensure(m.routerId), key);
-        return key;
-      }
-      case 'natBlock': {
-        const key = `natBlock:${m.deviceId}:${formatIp(m.ip)}`;
-        this.once(key, () => this.natLeases.leaseNatBlock(m.deviceId, m.ip));
-        return key;
-      }
-    }
-  }
-
-  private loadBinding(key: string): void {
-    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-    this.once(key, () => (kind === 'host' ? this.hosts.ensureHost(id) : this.hosts.ensurePortActive(id)));
-  }
-
-  /** Runs a load once at a time per key; when it settles, re-runs the packets waiting under `releaseKey`. */
-  private once(key: string, start: () => Promise<unknown>, releaseKey = key): void {
-    if (this.loading.has(key)) return;
-    this.loading.add(key);
-    start()
-      .catch((err: unknown) => this.log.warn({ err, key }, 'loading what a packet waits for failed'))
-      .finally(() => {
-        this.loading.delete(key);
-        this.releaseAndRetry(releaseKey);
-      });
   }
 
   private releaseAndRetry(key: string): void {
@@ -568,6 +525,3 @@ async function openDatapath(options: AgentOptions, bindAddress: string, tunnelPo
   });
 }
 
-function deviceWaitKey(objectType: string, id: Id): string {
-  return `device:${objectType}:${id}`;
-}
