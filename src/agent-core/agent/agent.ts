@@ -23,7 +23,7 @@ import { FLOW_TIMEOUTS, PacketWorkflow, type GeneratedWalk } from './packet-work
 import { PortBindings, type PortBinding } from './port-bindings.js';
 import { StateFile } from './state-file.js';
 import { prefetchTopology } from './topology-prefetch.js';
-import { WaitingRoom, type WaitingRoomOptions } from './waiting-room.js';
+import { WaitingRoom, type WaitingRoomCounters, type WaitingRoomOptions } from './waiting-room.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -242,8 +242,14 @@ export class Agent {
     this.datapath.invalidate([bindingTag(portId)]);
   }
 
-  status(): { hostId: Id; counters: AgentCounters; waiting: number; tables: ReturnType<LocalTables['counts']>; push: ReturnType<FlowStatePusher['counters']> } {
-    return { hostId: this.options.hostId, counters: { ...this.counters }, waiting: this.waiting.length, tables: this.local.counts(), push: this.pusher.counters() };
+  status(): {
+    hostId: Id; counters: AgentCounters; waiting: number; waitingRoom: WaitingRoomCounters; tables: ReturnType<LocalTables['counts']>;
+    push: ReturnType<FlowStatePusher['counters']>;
+  } {
+    return {
+      hostId: this.options.hostId, counters: { ...this.counters }, waiting: this.waiting.length, waitingRoom: { ...this.waiting.counters },
+      tables: this.local.counts(), push: this.pusher.counters(),
+    };
   }
 
   async stop(): Promise<void> {
