@@ -6,3 +6,4 @@ export { LinearFlowTable } from './linear-flow-table.js';
 export { FULL_MASK, maskFieldCount, maskFieldNames, maskKey, maskWordOffsets, maskedKeyEquals, outranks } from './mask.js';
 export { describeFlow, describeMatch, formatFieldValue } from './describe.js';
 export { hashMaskedKey } from './key-hash.js';
+export { ExpiryHeap, type HeapItem } from './expiry-heap.js';

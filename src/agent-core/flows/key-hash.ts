@@ -57,3 +57,17 @@ export function hashMaskedKey(key: ArrayLike<number>, offsets: Int32Array): numb
   }
   return finishHash(s);
 }
+
+/**
+ * Source text of hashMaskedKey's term for word `w` (an int32), the word's value being in the
+ * variable named `value`; the generated lookups (mask-code.ts, table-code.ts) sum these.
+ */
+export function hashTermSource(w: number, value: string): string {
+  return WIDE_WORD[w] !== 0
+    ? `((Math.imul(${value} | 0, ${MUL_LO[w]}) + Math.imul((${value} * 2.3283064365386963e-10) | 0, ${MUL_HI[w]})) | 0)`
+    : `Math.imul(${value} | 0, ${MUL_LO[w]})`;
+}
+
+/** Source text of finishHash applied to the int32 variable `s`, in place (never 0 after). */
+export const FINISH_HASH_SOURCE =
+  's ^= s >>> 16; s = Math.imul(s, 0x85ebca6b); s ^= s >>> 13; s = Math.imul(s, 0xc2b2ae35); s ^= s >>> 16; if (s === 0) s = 1;';

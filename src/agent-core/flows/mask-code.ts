@@ -6,7 +6,7 @@
 // work written out with constant offsets runs about twice as fast (measured on the flow-lookup
 // benchmark). The code is built only from word offsets and the fixed multipliers, never from
 // input text, and tests check it against the loop definitions (key-hash.ts).
-import { MUL_HI, MUL_LO, WIDE_WORD } from './key-hash.js';
+import { FINISH_HASH_SOURCE, hashTermSource } from './key-hash.js';
 
 /**
  * A subtable stores, per slot, only the words of its `cols`; the mask's other words hold one
@@ -80,23 +80,8 @@ export function layoutCode<E>(cols: Int32Array, constOffsets: Int32Array): Layou
 function buildLayoutCode(cols: number[], constOffsets: number[]): AnyLayoutCode {
   // hashMaskedKey over the columns, unrolled: leaves the hash (never 0) in `s`.
   const hashLines: string[] = ['let s = 0;'];
-  for (const w of cols) {
-    if (WIDE_WORD[w] !== 0) {
-      hashLines.push(
-        `{ const v = key[${w}]; s = (s + Math.imul(v | 0, ${MUL_LO[w]}) + Math.imul((v * 2.3283064365386963e-10) | 0, ${MUL_HI[w]})) | 0; }`,
-      );
-    } else {
-      hashLines.push(`s = (s + Math.imul(key[${w}] | 0, ${MUL_LO[w]})) | 0;`);
-    }
-  }
-  hashLines.push(
-    's ^= s >>> 16;',
-    's = Math.imul(s, 0x85ebca6b);',
-    's ^= s >>> 13;',
-    's = Math.imul(s, 0xc2b2ae35);',
-    's ^= s >>> 16;',
-    'if (s === 0) s = 1;',
-  );
+  for (const w of cols) hashLines.push(`{ const v = key[${w}]; s = (s + ${hashTermSource(w, 'v')}) | 0; }`);
+  hashLines.push(FINISH_HASH_SOURCE);
   const hashCode = hashLines.join('\n');
   const admits = constOffsets.length === 0 ? 'true' : constOffsets.map((w, j) => `key[${w}] === consts[${j}]`).join(' && ');
 

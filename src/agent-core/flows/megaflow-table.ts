@@ -5,6 +5,7 @@ import { ExpiryHeap, type HeapItem } from './expiry-heap.js';
 import { byFlowId, FlowTableBase } from './flow-table-base.js';
 import { FULL_MASK, maskFieldNames, outranks } from './mask.js';
 import { Subtable } from './subtable.js';
+import { CHUNK_KEYS, MAX_GENERATED_SUBTABLES, PREFETCHED_SUBTABLES, type TableCode, tableCode } from './table-code.js';
 import { TagIndex } from './tag-index.js';
 import {
   type Flow,
@@ -91,10 +92,17 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
   private readonly batchBestSub: (Subtable<MegaflowEntry<A>> | undefined)[] = new Array<Subtable<MegaflowEntry<A>> | undefined>(
     BATCH_LANES,
   ).fill(undefined);
+  private readonly chunkScratch = new Int32Array(CHUNK_KEYS * PREFETCHED_SUBTABLES);
   /** Keeps the batch's slot reads observable so the compiler cannot drop them. */
   protected touchSink = 0;
   private nextId = 1;
   private flowCount = 0;
+  /**
+   * Lookup code generated for the current subtables (table-code.ts), while every subtable holds
+   * flows of one priority; `fastCurrent` says whether it reflects the current subtables.
+   */
+  private fast: TableCode<MegaflowEntry<A>> | undefined;
+  private fastCurrent = false;
 
   get size(): number {
     return this.flowCount;
@@ -123,9 +131,10 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
       reorder = true;
     }
     const entry = new MegaflowEntry<A>(this, this.nextId++, sub, actions, [...new Set(tags)], opts, now);
-    const oldMax = sub.maxPriority;
+    const before = shapeOf(sub);
     sub.insert(key, entry, entry.priority);
-    if (reorder || sub.maxPriority !== oldMax) this.sortSubtables();
+    if (reorder || sub.maxPriority !== before.maxPriority) this.sortSubtables();
+    else if (shapeChanged(sub, before)) this.fastCurrent = false;
     this.tagIndex.add(entry, entry.tags);
     const deadline = flowDeadline(entry.createdAt, entry.lastUsed, entry.idleMs, entry.hardMs);
     if (deadline !== Infinity) this.deadlines.push(entry, deadline);
@@ -135,6 +144,16 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
   }
 
   lookup(key: Float64Array): Flow<A> | undefined {
+    const fast = this.fastCurrent ? this.fast : this.refreshFast();
+    if (fast === undefined) return this.lookupGeneric(key);
+    this.lookupCount++;
+    const f = fast.lookup(key);
+    if (f !== undefined) this.hitCount++;
+    return f;
+  }
+
+  /** Rank-order search for tables with several priorities in one subtable. */
+  private lookupGeneric(key: Float64Array): Flow<A> | undefined {
     const subs = this.ordered;
     let best: MegaflowEntry<A> | undefined;
     let bestSub: Subtable<MegaflowEntry<A>> | undefined;
@@ -173,6 +192,17 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
   lookupBatch(keys: readonly Float64Array[], out: (Flow<A> | undefined)[], count: number = keys.length): number {
     const n = Math.min(count, keys.length);
     let hits = 0;
+    const fast = this.fastCurrent ? this.fast : this.refreshFast();
+    if (fast !== undefined) {
+      const entries = out as (MegaflowEntry<A> | undefined)[];
+      for (let start = 0; start < n; start += CHUNK_KEYS) {
+        hits += fast.lookupChunk(keys, start, Math.min(CHUNK_KEYS, n - start), entries, this.chunkScratch);
+      }
+      this.touchSink = fast.touched();
+      this.lookupCount += n;
+      this.hitCount += hits;
+      return hits;
+    }
     for (let start = 0; start < n; start += BATCH_LANES) {
       hits += this.lookupChunk(keys, out, start, Math.min(n, start + BATCH_LANES));
     }
@@ -279,6 +309,11 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
     return { subtables: this.byMask.size, probeOrder: this.ordered.length, tags: this.tagIndex.size, deadlines: this.deadlines.size };
   }
 
+  /** Whether lookups currently run the code generated for this table (else the generic search). */
+  usesGeneratedLookup(): boolean {
+    return (this.fastCurrent ? this.fast : this.refreshFast()) !== undefined;
+  }
+
   /** Longest linear-probe run of any subtable (a hash-quality check for tests and benchmarks). */
   maxProbeLength(): number {
     let worst = 0;
@@ -302,14 +337,17 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
   protected removeEntry(e: MegaflowEntry<A>): void {
     const sub = e.sub;
     if (sub === undefined) return;
-    const oldMax = sub.maxPriority;
+    const before = shapeOf(sub);
     e.detached = sub.remove(e, e.priority);
     e.sub = undefined;
     if (sub.size === 0) {
       this.byMask.delete(sub.mask);
       this.ordered = this.ordered.filter((s) => s !== sub);
-    } else if (sub.maxPriority !== oldMax) {
+      this.fastCurrent = false;
+    } else if (sub.maxPriority !== before.maxPriority) {
       this.sortSubtables();
+    } else if (shapeChanged(sub, before)) {
+      this.fastCurrent = false;
     }
     this.tagIndex.remove(e, e.tags);
     this.deadlines.remove(e);
@@ -318,5 +356,33 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
 
   private sortSubtables(): void {
     this.ordered.sort((a, b) => (outranks(a.maxPriority, a.fieldCount, a.mask, b.maxPriority, b.fieldCount, b.mask) ? -1 : 1));
+    this.fastCurrent = false;
   }
+
+  /**
+   * Generates the code for the current subtables. With one priority per subtable the rank order
+   * makes the first hit the answer; otherwise the generic search stays in use.
+   */
+  private refreshFast(): TableCode<MegaflowEntry<A>> | undefined {
+    this.fastCurrent = true;
+    const subs = this.ordered;
+    const usable = subs.length > 0 && subs.length <= MAX_GENERATED_SUBTABLES && subs.every((s) => s.uniformPriority);
+    this.fast = usable ? tableCode([...subs]) : undefined;
+    return this.fast;
+  }
+}
+
+interface SubtableShapeSnapshot {
+  readonly maxPriority: number;
+  readonly uniformPriority: boolean;
+  readonly shapeVersion: number;
+}
+
+function shapeOf(sub: SubtableShapeSnapshot): SubtableShapeSnapshot {
+  return { maxPriority: sub.maxPriority, uniformPriority: sub.uniformPriority, shapeVersion: sub.shapeVersion };
+}
+
+/** Whether the generated code no longer fits the subtable (its layout or its priority mix changed). */
+function shapeChanged(sub: SubtableShapeSnapshot, before: SubtableShapeSnapshot): boolean {
+  return sub.shapeVersion !== before.shapeVersion || sub.uniformPriority !== before.uniformPriority;
 }

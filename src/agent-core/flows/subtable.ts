@@ -42,16 +42,20 @@ export class Subtable<E extends Slotted> {
   maxPriority = 0;
   /** Whether every flow here has priority maxPriority (a lookup then need not read the flow's own). */
   uniformPriority = true;
+  /** Changes whenever cols, constOffsets or consts do (code generated for the table embeds them). */
+  shapeVersion = 0;
+  // Public for the table's generated lookup (table-code.ts), which reads them on every call;
+  // only this class writes them.
+  cols: Int32Array = NO_WORDS;
+  constOffsets: Int32Array = NO_WORDS;
+  consts = new Float64Array(0);
+  capMask = MIN_CAPACITY - 1;
+  fingerprints = new Uint8Array(MIN_CAPACITY);
+  words = new Float64Array(0);
+  entries: (E | undefined)[] = new Array<E | undefined>(MIN_CAPACITY).fill(undefined);
   private readonly priorityCounts = new Map<number, number>();
-  private cols: Int32Array = NO_WORDS;
-  private constOffsets: Int32Array = NO_WORDS;
-  private consts = new Float64Array(0);
   private code: LayoutCode<E> = layoutCode<E>(NO_WORDS, NO_WORDS);
-  private capMask = MIN_CAPACITY - 1;
-  private fingerprints = new Uint8Array(MIN_CAPACITY);
   private hashes = new Int32Array(MIN_CAPACITY);
-  private words = new Float64Array(0);
-  private entries: (E | undefined)[] = new Array<E | undefined>(MIN_CAPACITY).fill(undefined);
 
   constructor(mask: FieldMask) {
     this.mask = mask;
@@ -210,6 +214,8 @@ export class Subtable<E extends Slotted> {
       const w = constOffsets[j];
       consts[j] = constSource !== undefined ? (constSource[w] ?? 0) : old.consts[old.constOffsets.indexOf(w)];
     }
+    // Growing or shrinking keeps the layout (same arrays, constants kept); anything else changes it.
+    if (cols !== this.cols || constOffsets !== this.constOffsets || constSource !== undefined) this.shapeVersion++;
     this.cols = cols;
     this.constOffsets = constOffsets;
     this.consts = consts;

@@ -1,0 +1,244 @@
+// Generated lookup code for a whole megaflow table (DESIGN: Flows — tuple-space search): every
+// subtable's constant-word check, hash and probe written out in rank order in one function.
+//
+// Why one function for the table: the per-subtable code (mask-code.ts) is reached through a call
+// whose target differs per subtable, and each call re-reads the key, re-hashes words that several
+// masks share and re-checks the rank order. Written out for the table, a key word is read and its
+// hash term computed once, constants are literals and a hit returns at once (measured with
+// bench/flow-lookup.ts: ~1.2-1.4x single-key lookups at 1M flows). The code is built only from
+// word offsets, numbers and the fixed multipliers, never from input text; tests compare it with
+// the generic path.
+import { FINISH_HASH_SOURCE, hashTermSource } from './key-hash.js';
+
+/** What the generated code reads of a subtable on each call (its arrays change as it grows). */
+export interface ProbedSubtable<E> {
+  readonly fingerprints: Uint8Array;
+  readonly words: Float64Array;
+  readonly entries: readonly (E | undefined)[];
+  readonly capMask: number;
+  hits: number;
+}
+
+/** The layout of a subtable, which the code embeds: a change of layout needs new code. */
+export interface SubtableShape {
+  readonly cols: Int32Array;
+  readonly constOffsets: Int32Array;
+  readonly consts: Float64Array;
+}
+
+export interface TableCode<E> {
+  /** The flow of the first subtable (in the given order) holding `key`, counting the hit there. */
+  lookup(key: ArrayLike<number>): E | undefined;
+  /**
+   * `out[start + q] = lookup(keys[start + q])` for q < n (n <= CHUNK_KEYS); returns the hits.
+   * `scratch` holds at least CHUNK_KEYS * PREFETCHED_SUBTABLES values.
+   */
+  lookupChunk(keys: readonly ArrayLike<number>[], start: number, n: number, out: (E | undefined)[], scratch: Int32Array): number;
+  /** A value depending on the chunk's early reads (kept by the caller so that they are not dropped). */
+  touched(): number;
+}
+
+/** Keys a lookupChunk takes at once. */
+export const CHUNK_KEYS = 32;
+/**
+ * Subtables whose home slots a chunk touches for all its keys before probing. The first subtable
+ * is probed by every key it admits; later ones only by the keys the earlier ones did not answer.
+ */
+export const PREFETCHED_SUBTABLES = 2;
+
+/**
+ * Most subtables one generated function covers. Gateways carry a handful of masks; far more would
+ * make the function too big for the optimising compiler, and the table keeps its generic search.
+ */
+export const MAX_GENERATED_SUBTABLES = 32;
+
+type Factory = (subs: readonly ProbedSubtable<unknown>[]) => TableCode<unknown>;
+
+/** Tables change shape rarely (a new mask, a word that stops being constant); the bound only guards. */
+const CACHE_LIMIT = 256;
+const cache = new Map<string, Factory>();
+
+/**
+ * The lookups over `subs` in the given order, returning the first flow found: correct when the
+ * order is the rank order and every subtable holds flows of one priority, so that no later
+ * subtable can hold a better flow than a hit.
+ */
+export function tableCode<E>(subs: readonly (ProbedSubtable<E> & SubtableShape)[]): TableCode<E> {
+  const text = tableCodeText(subs);
+  let factory = cache.get(text);
+  if (factory === undefined) {
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    // Function() compiles code made of word offsets and numbers only (see the file comment).
+    factory = new Function('subs', text) as Factory;
+    cache.set(text, factory);
+  }
+  return factory(subs as readonly ProbedSubtable<unknown>[]) as TableCode<E>;
+}
+
+/** A number as source text that reads back as exactly that number. */
+function literal(x: number): string {
+  if (Object.is(x, -0)) return '-0';
+  return Number.isNaN(x) ? 'NaN' : String(x); // 'Infinity' and '-Infinity' read back too
+}
+
+/** hashMaskedKey of the columns from their terms `p<w>`, left in `s` (never 0). */
+function hashOf(cols: Int32Array): string {
+  const sum = [...cols].reduce((acc, w) => `((${acc}) + p${w}) | 0`, '0');
+  return `let s = ${sum};\n${FINISH_HASH_SOURCE}`;
+}
+
+function admitsOf(sub: SubtableShape): string {
+  if (sub.constOffsets.length === 0) return 'true';
+  return [...sub.constOffsets].map((w, j) => `x${w} === ${literal(sub.consts[j])}`).join(' && ');
+}
+
+/** Probes subtable k for the key words `x<w>` from hash `s`; returns the flow on a hit. */
+function probeOf(k: number, sub: SubtableShape): string {
+  const n = sub.cols.length;
+  const equal = n === 0 ? 'true' : [...sub.cols].map((w, j) => `words[b + ${j}] === x${w}`).join(' && ');
+  return `{
+    const fps = s${k}.fingerprints, words = s${k}.words, entries = s${k}.entries, cm = s${k}.capMask;
+    let fp = s >>> 24;
+    if (fp === 0) fp = 1;
+    let i = s & cm;
+    for (;;) {
+      const c = fps[i];
+      if (c === 0) break;
+      if (c === fp) {
+        const e = entries[i];
+        const b = i * ${n};
+        if (${equal}) { s${k}.hits++; return e; }
+      }
+      i = (i + 1) & cm;
+    }
+  }`;
+}
+
+function tableCodeText(subs: readonly SubtableShape[]): string {
+  const prefetched = Math.min(PREFETCHED_SUBTABLES, subs.length);
+  return [
+    ...subs.map((_, k) => `const s${k} = subs[${k}];`),
+    'let sink = 0;',
+    probeAllText(subs, 'lookupAll', 0),
+    probeAllText(subs, 'lookupHashed', prefetched),
+    chunkText(subs, prefetched),
+    'return { lookup: lookupAll, lookupChunk, touched: () => sink };',
+  ].join('\n');
+}
+
+/**
+ * `name(key, h0, ..)`: the subtables in order, the first `given` of them with their hash passed
+ * in (0: the key's constant words differ there). A key word is read, and its hash term computed,
+ * once: inside the block of the only subtable that needs it, else just before the first block
+ * that does.
+ */
+function probeAllText(subs: readonly SubtableShape[], name: string, given: number): string {
+  const lastRead = new Map<number, number>();
+  const lastHashed = new Map<number, number>();
+  subs.forEach((sub, k) => {
+    for (const w of sub.constOffsets) lastRead.set(w, k);
+    for (const w of sub.cols) {
+      lastRead.set(w, k);
+      if (k >= given) lastHashed.set(w, k);
+    }
+  });
+  const read = new Set<number>();
+  const hashed = new Set<number>();
+  const params = Array.from({ length: given }, (_, k) => `, h${k}`).join('');
+  const lines = [`function ${name}(key${params}) {`];
+  subs.forEach((sub, k) => {
+    const before: string[] = [];
+    const inside: string[] = [];
+    const place = (last: number | undefined, line: string): void => {
+      ((last ?? k) > k ? before : inside).push(line);
+    };
+    if (k >= given) {
+      for (const w of sub.constOffsets) {
+        if (read.has(w)) continue;
+        read.add(w);
+        before.push(`const x${w} = key[${w}];`);
+      }
+    }
+    for (const w of sub.cols) {
+      if (!read.has(w)) {
+        read.add(w);
+        place(lastRead.get(w), `const x${w} = key[${w}];`);
+      }
+      if (k >= given && !hashed.has(w)) {
+        hashed.add(w);
+        place(lastHashed.get(w), `const p${w} = ${hashTermSource(w, `x${w}`)};`);
+      }
+    }
+    lines.push(...before);
+    if (k < given) {
+      lines.push(`if (h${k} !== 0) {`, ...inside, `const s = h${k};`, probeOf(k, sub), '}');
+    } else {
+      lines.push(`if (${admitsOf(sub)}) {`, ...inside, hashOf(sub.cols), probeOf(k, sub), '}');
+    }
+  });
+  lines.push('return undefined;', '}');
+  return lines.join('\n');
+}
+
+/**
+ * A chunk of keys: first each key is hashed for each of the first `prefetched` subtables, then
+ * its home slots there are read (the fingerprint; then the words and entry where it matches) in
+ * loops that do nothing else, so that many of the chunk's cache misses are in flight at once
+ * instead of one key's at a time. Then each key is looked up with those hashes, mostly in cache.
+ */
+function chunkText(subs: readonly SubtableShape[], prefetched: number): string {
+  const lines = ['function lookupChunk(keys, start, n, out, scratch) {', 'let acc = 0, hits = 0;'];
+  for (let k = 0; k < prefetched; k++) {
+    const sub = subs[k];
+    const words = [...new Set([...sub.constOffsets, ...sub.cols])];
+    lines.push(`for (let q = 0; q < n; q++) {
+      const key = keys[start + q];
+      ${words.map((w) => `const x${w} = key[${w}];`).join(' ')}
+      let h = 0;
+      if (${admitsOf(sub)}) {
+        ${[...sub.cols].map((w) => `const p${w} = ${hashTermSource(w, `x${w}`)};`).join(' ')}
+        ${hashOf(sub.cols)}
+        h = s;
+      }
+      scratch[q * ${prefetched} + ${k}] = h;
+    }`);
+  }
+  for (let k = 0; k < prefetched; k++) {
+    lines.push(`{
+      const fps = s${k}.fingerprints, cm = s${k}.capMask;
+      for (let q = 0; q < n; q++) {
+        const h = scratch[q * ${prefetched} + ${k}];
+        if (h !== 0) acc += fps[h & cm];
+      }
+    }`);
+  }
+  for (let k = 0; k < prefetched; k++) {
+    const width = subs[k].cols.length;
+    lines.push(`{
+      const fps = s${k}.fingerprints, words = s${k}.words, entries = s${k}.entries, cm = s${k}.capMask;
+      for (let q = 0; q < n; q++) {
+        const h = scratch[q * ${prefetched} + ${k}];
+        if (h === 0) continue;
+        const i = h & cm;
+        let fp = h >>> 24;
+        if (fp === 0) fp = 1;
+        if (fps[i] === fp) {
+          ${width > 0 ? `acc += words[i * ${width}];` : ''}
+          if (entries[i] !== undefined) acc++;
+        }
+      }
+    }`);
+  }
+  const hashes = Array.from({ length: prefetched }, (_, k) => `, scratch[q * ${prefetched} + ${k}]`).join('');
+  lines.push(
+    'sink = acc;',
+    'for (let q = 0; q < n; q++) {',
+    `  const e = lookupHashed(keys[start + q]${hashes});`,
+    '  out[start + q] = e;',
+    '  if (e !== undefined) hits++;',
+    '}',
+    'return hits;',
+    '}',
+  );
+  return lines.join('\n');
+}
