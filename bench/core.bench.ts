@@ -169,7 +169,7 @@ function printRow(r: Row): void {
 async function main(): Promise<void> {
   const started = performance.now();
   console.log(`tollgate core bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'}; one core: this process's main thread, no workers`);
-  console.log(`each figure: ${WARMUP_MS} ms warm-up, best of ${ROUNDS} rounds; its baseline measured the same way in this run`);
+  console.log(`simulations: ${WARMUP_MS} ms warm-up, best of ${ROUNDS} rounds; lookups: the median of all rounds (best beside it); each baseline measured the same way in this run`);
   console.log('simulation baseline = "fresh unoptimised walk": the same simulate() over a TopologyView that returns a fresh');
   console.log('  deep copy of every object on each call, so no memoized parse, compiled rule or routing table survives between packets');
   console.log('');
