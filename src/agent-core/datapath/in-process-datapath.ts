@@ -2,15 +2,20 @@
 // megaflow table; hits are executed here, misses go up as batched upcalls, tunnel frames go straight
 // to the port their key names (DESIGN: The packet's way, steps 1-3 and 6). The worker datapath runs
 // this same engine on its own thread.
-import { MegaflowTable } from '../flows/index.js';
+//
+// A received frame is rewritten where it lies in the port's batch buffer (valid until the batch
+// callback returns) and sent from there: each port's outputs leave in one send at the end of the
+// batch, with no copy unless one frame goes out twice with different rewrites.
+import { type Flow, MegaflowTable } from '../flows/index.js';
 import {
-  FIELD_OFFSET, Field, KEY_WORDS, TUNNEL_KEY_FLOW_STATE, TUNNEL_KEY_TRACE_BIT, applyModifications, completeL4Checksum,
-  extractFlowKey, isDecodeError, type HeaderModification,
+  FIELD_OFFSET, Field, FrameLayout, KEY_WORDS, type RewritePlan, TUNNEL_KEY_FLOW_STATE, TUNNEL_KEY_TRACE_BIT, applyRewritePlan,
+  compileRewritePlan, completeL4Checksum, extractFlowKey, isDecodeError, type HeaderModification,
 } from '../packet/index.js';
-import { AfPacketPort, FrameFlag, type AfPacketOptions } from './af-packet.js';
+import { AfPacketPort, FrameBatch, FrameFlag, type AfPacketOptions } from './af-packet.js';
 import type {
   Datapath, DatapathPortStats, DatapathStats, DpAction, DpFlowSpec, DpFlowStateDatagram, DpPortSpec, DpUpcall,
 } from './datapath.js';
+import { FrameOutQueue } from './frame-out-queue.js';
 import type { TunnelFrame, TunnelPort } from './tunnel-port.js';
 
 export interface InProcessDatapathOptions {
@@ -22,13 +27,26 @@ export interface InProcessDatapathOptions {
   readonly maxPendingUpcalls?: number;
   /** How often idle and hard timeouts are checked. Default 1000 ms. */
   readonly expireIntervalMs?: number;
-  /** Milliseconds, monotonic; default performance.now. */
+  /** Milliseconds, monotonic; default performance.now. Read once per received batch. */
   readonly clock?: () => number;
+  /**
+   * Upcalls the consumer can take now (e.g. a worker's room before its in-flight bound); read once
+   * per received batch. A missed frame past it is counted in upcallQueueDropped without being copied.
+   */
+  readonly upcallRoom?: () => number;
+}
+
+type OutputAction = Extract<DpAction, { kind: 'output' | 'tunnel' }>;
+
+/** A run of rewrites (compiled; undefined = none) followed by the outputs that send its result. */
+interface ActionSegment {
+  readonly rewrite: RewritePlan | undefined;
+  readonly outputs: readonly OutputAction[];
 }
 
 /** A flow's actions split into runs of rewrites, each ending in outputs. */
 interface CompiledActions {
-  readonly segments: readonly { readonly mods: readonly HeaderModification[]; readonly outputs: readonly DpAction[] }[];
+  readonly segments: readonly ActionSegment[];
 }
 
 interface OpenPort {
@@ -36,7 +54,9 @@ interface OpenPort {
   readonly ifname: string;
   readonly io: AfPacketPort;
   /** Frames queued for this port during the current batch. */
-  out: Uint8Array[];
+  readonly out: FrameOutQueue;
+  /** Frames lost to a send that threw (e.g. ENETDOWN), counted in txFailed. */
+  sendErrorFrames: number;
 }
 
 const IN_PORT = FIELD_OFFSET[Field.InPort];
@@ -51,7 +71,15 @@ export class InProcessDatapath implements Datapath {
   private readonly ports = new Map<number, OpenPort>();
   private readonly tunnelKeys = new Map<number, number>();
   private readonly key = new Float64Array(KEY_WORDS);
+  /** The layout of the frame being handled, as extractFlowKey found it. */
+  private readonly layout = new FrameLayout();
   private readonly clock: () => number;
+  /** The clock at the start of the current batch. */
+  private now = 0;
+  /** Hits of the current batch not yet added to their flow: consecutive frames of one flow add up. */
+  private hitFlow: Flow<CompiledActions> | undefined;
+  private hitPackets = 0;
+  private hitBytes = 0;
   private readonly maxPendingUpcalls: number;
   private readonly expireTimer: ReturnType<typeof setInterval>;
   private upcallCb: ((batch: readonly DpUpcall[]) => void) | undefined;
@@ -77,18 +105,9 @@ export class InProcessDatapath implements Datapath {
     if (!Number.isInteger(port) || port < 1) throw new RangeError(`datapath port number must be a positive integer, not ${port}`);
     if (this.ports.has(port)) throw new Error(`datapath port ${port} is already open (${this.ports.get(port)!.ifname})`);
     const io = AfPacketPort.open(spec.ifname, { ...this.options.afPacket, netns: spec.netns });
-    const open: OpenPort = { port, ifname: spec.ifname, io, out: [] };
+    const open: OpenPort = { port, ifname: spec.ifname, io, out: new FrameOutQueue(), sendErrorFrames: 0 };
     this.ports.set(port, open);
-    io.onFrames((batch) => {
-      const upcalls: DpUpcall[] = [];
-      for (let i = 0; i < batch.count; i++) {
-        const frame = batch.frame(i);
-        if ((batch.flagsOf(i) & FrameFlag.CSUM_NOT_READY) !== 0) completeL4Checksum(frame);
-        this.receive(port, frame, upcalls);
-      }
-      this.flushOutputs();
-      this.deliverUpcalls(upcalls);
-    });
+    io.onFrames((batch) => this.receiveBatch(port, batch));
     return Promise.resolve();
   }
 
@@ -128,7 +147,8 @@ export class InProcessDatapath implements Datapath {
 
   execute(frame: Uint8Array, actions: readonly DpAction[]): void {
     if (this.closed) return;
-    this.run(frame, compileActions(actions));
+    // The caller's frame is never changed: rewrites go to a copy.
+    this.run(frame, compileActions(actions), false, undefined);
     this.flushOutputs();
   }
 
@@ -151,7 +171,9 @@ export class InProcessDatapath implements Datapath {
     const f = this.flows.stats();
     const ports: DatapathPortStats[] = [...this.ports.values()].map((p) => {
       const s = p.io.stats();
-      return { port: p.port, ifname: p.ifname, rxFrames: s.received, txFrames: s.sent, txFailed: s.sendFailed, kernelDrops: s.kernelDrops };
+      return {
+        port: p.port, ifname: p.ifname, rxFrames: s.received, txFrames: s.sent, txFailed: s.sendFailed + p.sendErrorFrames, kernelDrops: s.kernelDrops,
+      };
     });
     return Promise.resolve({
       ...this.c, flows: f.flows, masks: f.masks, tunnelMalformedDropped: t.malformedDropped + t.unknownRemoteDropped, ports,
@@ -167,25 +189,55 @@ export class InProcessDatapath implements Datapath {
     await this.options.tunnel.close();
   }
 
+  /** A batch from a local port: each frame through the fast path or up as an upcall, then every port's sends. */
+  private receiveBatch(port: number, batch: FrameBatch): void {
+    this.now = this.clock();
+    const room = this.options.upcallRoom === undefined ? this.maxPendingUpcalls : Math.min(this.maxPendingUpcalls, this.options.upcallRoom());
+    const upcalls: DpUpcall[] = [];
+    const { data, offsets, lengths, flags, count } = batch;
+    for (let i = 0; i < count; i++) {
+      const start = offsets[i]!;
+      const frame = data.subarray(start, start + lengths[i]!);
+      if (flags !== undefined && (flags[i]! & FrameFlag.CSUM_NOT_READY) !== 0) completeL4Checksum(frame);
+      this.receive(port, frame, upcalls, room);
+    }
+    this.addHits();
+    this.flushOutputs();
+    this.deliverUpcalls(upcalls);
+  }
+
   /** One frame from a local port: the fast path, or an upcall. */
-  private receive(port: number, frame: Uint8Array, upcalls: DpUpcall[]): void {
-    if (!extractFlowKey(frame, port, 0, this.key)) {
+  private receive(port: number, frame: Uint8Array, upcalls: DpUpcall[], room: number): void {
+    if (!extractFlowKey(frame, port, 0, this.key, this.layout)) {
       this.c.malformedDropped++;
       return;
     }
     const flow = this.flows.lookup(this.key);
     if (flow !== undefined) {
       this.c.hits++;
-      this.flows.hit(flow, 1, frame.length, this.clock());
-      this.run(frame, flow.actions);
+      if (flow !== this.hitFlow) {
+        this.addHits();
+        this.hitFlow = flow;
+      }
+      this.hitPackets++;
+      this.hitBytes += frame.length;
+      this.run(frame, flow.actions, true, this.layout);
       return;
     }
-    if (upcalls.length >= this.maxPendingUpcalls) {
+    if (upcalls.length >= room) {
       this.c.upcallQueueDropped++;
       return;
     }
     this.c.upcalls++;
     upcalls.push({ port, frame: frame.slice() });
+  }
+
+  /** Adds the pending hits to their flow's counters and idle time. */
+  private addHits(): void {
+    if (this.hitFlow !== undefined) this.flows.hit(this.hitFlow, this.hitPackets, this.hitBytes, this.now);
+    this.hitFlow = undefined;
+    this.hitPackets = 0;
+    this.hitBytes = 0;
   }
 
   private deliverUpcalls(upcalls: DpUpcall[]): void {
@@ -211,28 +263,45 @@ export class InProcessDatapath implements Datapath {
     this.flushOutputs();
   }
 
-  /** Applies the actions; outputs are queued per port and sent by flushOutputs. */
-  private run(frame: Uint8Array, actions: CompiledActions): void {
+  /**
+   * Applies the actions; outputs are queued per port and sent by flushOutputs. `inPlace`: the frame's
+   * bytes may be rewritten where they are (a received frame); `layout`: the frame's, when known.
+   */
+  private run(frame: Uint8Array, actions: CompiledActions, inPlace: boolean, layout: FrameLayout | undefined): void {
     let current = frame;
+    // Whether current's bytes must stay as they are: the caller's, or already queued for an output.
+    let shared = !inPlace;
     for (const seg of actions.segments) {
-      if (seg.mods.length > 0) {
-        const rewritten = applyModifications(current, seg.mods);
+      if (seg.rewrite !== undefined) {
+        if (shared) {
+          current = current.slice();
+          shared = false;
+        }
+        const rewritten = applyRewritePlan(current, seg.rewrite, layout);
         if (isDecodeError(rewritten)) return;
         current = rewritten;
+        if (!seg.rewrite.keepsLayout) layout = undefined;
       }
       for (const o of seg.outputs) {
         if (o.kind === 'output') this.ports.get(o.port)?.out.push(current);
-        else if (o.kind === 'tunnel') this.tunnelOut.push({ innerFrame: current, tunnelKey: o.key, remoteIp: o.remoteIp });
+        else this.tunnelOut.push({ innerFrame: current, tunnelKey: o.key, remoteIp: o.remoteIp });
       }
+      if (seg.outputs.length > 0) shared = true;
     }
   }
 
   private flushOutputs(): void {
     for (const p of this.ports.values()) {
       if (p.out.length === 0) continue;
-      // A received frame is a view of the port's reusable batch buffer: send() copies before returning.
-      p.io.send(p.out);
-      p.out = [];
+      const queued = p.out.length;
+      try {
+        // Received frames are views of their port's reusable batch buffer: sent before it is reused.
+        p.out.flush((data, offsets, lengths, count) => p.io.send(new FrameBatch(data, offsets, lengths, count)));
+      } catch {
+        // The socket failed as a whole (e.g. the link went down): the frames are lost and counted, and
+        // the other ports still send (the send used to throw out of the batch callback).
+        p.sendErrorFrames += queued;
+      }
     }
     if (this.tunnelOut.length > 0) {
       const frames = this.tunnelOut;
@@ -244,21 +313,24 @@ export class InProcessDatapath implements Datapath {
   }
 }
 
-/** Splits actions into rewrite runs each followed by its outputs. */
+/** Splits actions into rewrite runs each followed by its outputs, each run compiled once. */
 export function compileActions(actions: readonly DpAction[]): CompiledActions {
-  const segments: { mods: HeaderModification[]; outputs: DpAction[] }[] = [];
-  let cur: { mods: HeaderModification[]; outputs: DpAction[] } = { mods: [], outputs: [] };
+  const segments: ActionSegment[] = [];
+  let mods: HeaderModification[] = [];
+  let outputs: OutputAction[] = [];
+  const close = (): void => {
+    segments.push({ rewrite: mods.length > 0 ? compileRewritePlan(mods) : undefined, outputs });
+    mods = [];
+    outputs = [];
+  };
   for (const a of actions) {
     if (a.kind === 'output' || a.kind === 'tunnel') {
-      cur.outputs.push(a);
+      outputs.push(a);
       continue;
     }
-    if (cur.outputs.length > 0) {
-      segments.push(cur);
-      cur = { mods: [], outputs: [] };
-    }
-    cur.mods.push(a);
+    if (outputs.length > 0) close();
+    mods.push(a);
   }
-  if (cur.outputs.length > 0) segments.push(cur);
+  if (outputs.length > 0) close();
   return { segments };
 }

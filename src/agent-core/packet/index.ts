@@ -18,6 +18,7 @@ export * from './decode.js';
 export { FrameLayout, InnerLayout, parseLayout, parseInnerLayout } from './layout.js';
 export * from './match-from-frame.js';
 export * from './modify.js';
+export { type RewritePlan, applyRewritePlan, compileRewritePlan } from './rewrite-plan.js';
 export { type IcmpErrorInner, parseIcmpErrorInner, buildIcmp4Error, buildIcmp6Error, ORIGINATED_TTL, ICMP_ERROR_TOS } from './icmp-errors.js';
 export * from './builders.js';
 export { EMPTY_BYTES, readMac, writeMac, readIp6Addr, writeIp6Addr } from './wire.js';

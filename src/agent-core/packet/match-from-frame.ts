@@ -136,14 +136,15 @@ function putIp6Words(out: Float64Array, off: number, b: Uint8Array, at: number):
 /**
  * The fast path's key extraction: writes the frame's key into `out` (KEY_WORDS long) without
  * allocating. Returns false for a malformed frame (where flowMatchFromFrame returns a DecodeError).
+ * `layout`, when given, is left describing the frame (the datapath's rewrites reuse it).
  */
-export function extractFlowKey(frame: Uint8Array, inPort: number, tunnelKey: number, out: Float64Array): boolean {
+export function extractFlowKey(frame: Uint8Array, inPort: number, tunnelKey: number, out: Float64Array, layout: FrameLayout = LAYOUT): boolean {
   out.fill(0);
   out[O_IN_PORT] = inPort;
   out[O_TUNNEL] = tunnelKey;
   out[O_VLAN] = VLAN_NONE;
   out[O_INNER_VLAN] = VLAN_NONE;
-  const L = LAYOUT;
+  const L = layout;
   if (!parseLayout(frame, L)) return false;
   const b = frame;
   out[O_ETH_DST] = readMac(b, 0);

@@ -102,7 +102,7 @@ function rewrite16(b: Uint8Array, off: number, nv: number, ckA: number, ckB: num
  * Offset of the checksum of the upper-layer header at `l4` that a pseudo-header (address) change
  * affects, or -1: TCP, UDP unless 0 (none sent), ICMPv6; `end` bounds a cut-short embedded header.
  */
-function pseudoChecksumOffset(b: Uint8Array, l4: number, proto: number, v6: boolean, end: number): number {
+export function pseudoChecksumOffset(b: Uint8Array, l4: number, proto: number, v6: boolean, end: number): number {
   if (l4 < 0) return -1;
   if (proto === IPPROTO_TCP) return l4 + 18 <= end ? l4 + 16 : -1;
   if (proto === IPPROTO_UDP) return l4 + 8 <= end && u16(b, l4 + 6) !== 0 ? l4 + 6 : -1;
