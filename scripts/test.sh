@@ -15,6 +15,15 @@ need_node
 if [ ! -f /usr/share/java/zookeeper.jar ]; then
   { apt-get update -qq && apt-get install -y -qq zookeeper >/dev/null; } || echo "warning: could not install zookeeper"
 fi
+# The BGP suites run Debian's gobgpd (protos from golang-github-osrg-gobgp-dev) against BIRD 2.
+bgp_need=()
+command -v gobgpd >/dev/null || bgp_need+=(gobgpd)
+command -v bird >/dev/null || bgp_need+=(bird2)
+[ -f /usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto ] || bgp_need+=(golang-github-osrg-gobgp-dev)
+command -v setpriv >/dev/null || bgp_need+=(util-linux)
+if [ ${#bgp_need[@]} -gt 0 ]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${bgp_need[@]}" >/dev/null; } || echo "warning: could not install ${bgp_need[*]}"
+fi
 # The e2e suites drive real tools through the namespaces (ping, curl; tcpdump helps when one fails).
 for tool in ping:iputils-ping curl:curl ip:iproute2; do
   command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool##*:}" >/dev/null; } || echo "warning: could not install ${tool##*:}"
