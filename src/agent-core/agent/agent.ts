@@ -3,7 +3,7 @@
 // with its waiting room, flow-state push and import, and invalidation of installed flows when the
 // topology, tables or bindings change. The main loop is the one writer of this state.
 import type { Logger } from 'pino';
-import { type Datapath, type DpAction, type DpUpcall } from '../datapath/datapath.js';
+import { type Datapath, type DpAction, type DpFlowSpec, type DpUpcall } from '../datapath/datapath.js';
 import { InProcessDatapath } from '../datapath/in-process-datapath.js';
 import { WorkerDatapath } from '../datapath/worker-datapath.js';
 import { openVxlanTunnel } from '../datapath/vxlan-tunnel.js';
@@ -70,6 +70,12 @@ export interface AgentCounters {
   stateImported: number;
 }
 
+/** A datapath call of a slice of simulations, held back until the slice's flow state has been sent (flushSlice). */
+type HeldCall =
+  | { readonly op: 'install'; readonly flow: DpFlowSpec }
+  | { readonly op: 'execute'; readonly frame: Uint8Array; readonly actions: readonly DpAction[] }
+  | { readonly op: 'invalidate'; readonly tags: readonly string[] };
+
 interface ParkedPacket {
   readonly frame: Uint8Array;
   readonly dpPort: number;
@@ -104,6 +110,7 @@ export class Agent {
   private readonly upcallQueue: DpUpcall[] = [];
   private upcallHead = 0;
   private draining = false;
+  private readonly held: HeldCall[] = [];
   private lastStateSave = 0;
   private saving = false;
 
@@ -148,7 +155,7 @@ export class Agent {
     const arp = new ArpTable(zk, storeOpts);
     const hosts = new HostStateView(zk, storeOpts);
     const hostState = new HostState(zk, { hostId: options.hostId, tunnelIp: options.tunnelIp, agentVersion: AGENT_VERSION }, storeOpts);
-    const natLeases = new NatLeases(zk, storeOpts);
+    const natLeases = new NatLeases(zk, { ...storeOpts, leaseAhead: true });
     const tunnelPort = options.tunnel?.port ?? VXLAN_PORT_TOLLGATE;
     const bindAddress = options.tunnel?.bindAddress ?? options.tunnelIp;
     const datapath = await openDatapath(options, bindAddress, tunnelPort, log);
@@ -229,7 +236,7 @@ export class Agent {
       this.log.warn({ portId, ifname }, 'bound a port the topology does not have (yet): its frames wait for it');
     }
     await this.hostState.setPortActive(portId, b.tunnelKey);
-    this.datapath.invalidate([bindingTag(portId)]);
+    this.invalidate([bindingTag(portId)]);
     return b;
   }
 
@@ -239,7 +246,7 @@ export class Agent {
     this.datapath.setTunnelKey(b.tunnelKey, undefined);
     await this.datapath.removePort(b.dpPort);
     await this.hostState.clearPortActive(portId);
-    this.datapath.invalidate([bindingTag(portId)]);
+    this.invalidate([bindingTag(portId)]);
   }
 
   status(): {
@@ -274,23 +281,23 @@ export class Agent {
     this.datapath.onUpcall((batch) => this.onUpcalls(batch));
     this.unsubscribe.push(
       this.topology.onChange((c) => {
-        this.datapath.invalidate(c.tags);
+        this.invalidate(c.tags);
         this.releaseAndRetry(deviceWaitKey(c.objectType, c.id));
       }),
       this.topology.onLoaded((e) => this.releaseAndRetry(deviceWaitKey(e.objectType, e.id))),
       this.macs.onChange((c) => {
         // The store wins once it says something readable about the entry (a move, or our write echoed).
         if (this.macs.lookup(c.bridgeId, c.vlanId, c.mac) != null) this.pendingMacs.settle(macKey(c.bridgeId, c.vlanId, c.mac));
-        this.datapath.invalidate([c.tag]);
+        this.invalidate([c.tag]);
       }),
       this.arp.onChange((c) => {
         if (this.arp.lookup(c.routerId, c.ip) !== undefined) this.pendingArp.settle(arpKey(c.routerId, c.ip));
-        this.datapath.invalidate([c.tag]);
+        this.invalidate([c.tag]);
         this.releaseAndRetry(arpWaitKey(c.routerId, c.ip));
       }),
       this.hosts.onChange((c) => {
         const tag = c.kind === 'port' ? bindingTag(c.portId) : hostTag(c.hostId);
-        this.datapath.invalidate([tag]);
+        this.invalidate([tag]);
         this.releaseAndRetry(tag);
       }),
     );
@@ -337,7 +344,7 @@ export class Agent {
       this.upcallQueue.splice(0, this.upcallHead);
       this.upcallHead = 0;
     }
-    this.pusher.flush();
+    this.flushSlice();
     if (this.upcallHead < this.upcallQueue.length) {
       this.draining = true;
       setImmediate(() => this.drainUpcalls());
@@ -360,7 +367,7 @@ export class Agent {
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug({ port: binding.portId, outcome: result.outcome, trace: result.trace, actions: result.actions.length, attempt }, 'simulated');
     }
-    this.datapath.invalidate(miss.stale);
+    this.invalidate(miss.stale);
     this.publishLearned(result.stateChanges);
     // A generated packet that could not finish (an ARP request to a device not loaded yet) holds
     // this packet up as well: it waits for either.
@@ -385,13 +392,38 @@ export class Agent {
     this.counters.unboundOutputs += egress.unbound.length;
     this.pushState(binding.portId, result);
     if (result.installFlow) {
-      this.datapath.installFlow({
-        key: result.match.orig, mask: result.match.seen, actions: egress.actions, tags: [...result.tags, ...egress.tags],
-        timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.error : FLOW_TIMEOUTS[result.expiry],
+      this.held.push({
+        op: 'install',
+        flow: {
+          key: result.match.orig, mask: result.match.seen, actions: egress.actions, tags: [...result.tags, ...egress.tags],
+          timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.error : FLOW_TIMEOUTS[result.expiry],
+        },
       });
       this.counters.installs++;
     }
-    if (egress.actions.some((a) => a.kind === 'output' || a.kind === 'tunnel')) this.datapath.execute(frame, egress.actions);
+    if (egress.actions.some((a) => a.kind === 'output' || a.kind === 'tunnel')) this.held.push({ op: 'execute', frame, actions: egress.actions });
+  }
+
+  /**
+   * The end of a slice of simulations: their flow state leaves first, in as few messages as the
+   * interested sets allow, then their invalidations, installs and packets in the order they were
+   * made (DESIGN: The packet's way, step 6).
+   */
+  private flushSlice(): void {
+    this.pusher.flush();
+    for (const h of this.held) {
+      if (h.op === 'install') this.datapath.installFlow(h.flow);
+      else if (h.op === 'execute') this.datapath.execute(h.frame, h.actions);
+      else this.datapath.invalidate(h.tags);
+    }
+    this.held.length = 0;
+  }
+
+  /** Drops the flows carrying the tags, in order with the installs a slice still holds. */
+  private invalidate(tags: readonly string[]): void {
+    if (tags.length === 0) return;
+    if (this.held.length > 0) this.held.push({ op: 'invalidate', tags });
+    else this.datapath.invalidate(tags);
   }
 
   /** MACs and ARP entries learned here go to the store (visible locally at once through the pending maps). */
@@ -432,7 +464,7 @@ export class Agent {
           waits.push(k);
         }
         const actions: DpAction[] = r.actions;
-        if (actions.length > 0) this.datapath.execute(o.frame, actions);
+        if (actions.length > 0) this.held.push({ op: 'execute', frame: o.frame, actions });
       }
     }
     return waits;
@@ -477,7 +509,7 @@ export class Agent {
 
   private importState(changes: readonly StateChange[]): void {
     this.counters.stateImported += changes.length;
-    this.datapath.invalidate(this.local.apply(changes, performance.now()));
+    this.invalidate(this.local.apply(changes, performance.now()));
   }
 
   private park(frame: Uint8Array, dpPort: number, attempt: number, keys: readonly string[], now: number): void {
@@ -497,7 +529,7 @@ export class Agent {
       this.counters.reSimulated++;
       this.handleUpcall(p.frame, p.dpPort, now, p.attempt);
     }
-    this.pusher.flush();
+    this.flushSlice();
   }
 
   private storeWriteFailed(err: unknown, what: string): void {
@@ -507,7 +539,7 @@ export class Agent {
 
   private tick(): void {
     const now = performance.now();
-    if (this.stateFile !== undefined && now - this.lastStateSave >= STATE_SAVE_MS && !this.saving) {
+    if (this.stateFile !== undefined && now - this.lastStateSave >= this.stateFile.intervalMs(STATE_SAVE_MS) && !this.saving) {
       this.lastStateSave = now;
       this.saving = true;
       this.stateFile.save(this.local, Date.now(), now)
@@ -516,7 +548,7 @@ export class Agent {
     }
     this.waiting.expire(now);
     const stale = this.local.expire(now);
-    if (stale.length > 0) this.datapath.invalidate(stale);
+    if (stale.length > 0) this.invalidate(stale);
   }
 }
 

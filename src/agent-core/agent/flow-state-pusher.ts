@@ -1,6 +1,6 @@
 // The agent's side of the flow-state push (DESIGN: Flow state): resolves a simulation's interested
-// set, sends its conntrack and NAT entries through the datapath's tunnel (key 0xFFFFFF) ahead of the
-// data packet, and hands imported entries back to the agent.
+// set, queues its conntrack and NAT entries, and sends what was queued through the datapath's tunnel
+// (key 0xFFFFFF) at flush, ahead of the data packets, and hands imported entries back to the agent.
 import type { Logger } from 'pino';
 import type { Datapath } from '../datapath/datapath.js';
 import {
@@ -25,6 +25,11 @@ export class FlowStatePusher {
   private onImport: ((imported: ImportedState) => void) | undefined;
   /** Pushes whose interested set had ports of unknown binding (those hosts may miss the state). */
   unresolvedPorts = 0;
+  /**
+   * Interested sets resolved since the last flush, by ingress and egress ports: new flows of one
+   * slice mostly share their ports, and nothing the resolution reads changes within a slice.
+   */
+  private readonly sets = new Map<string, { readonly hosts: readonly Id[]; readonly unbound: number }>();
 
   constructor(private readonly options: FlowStatePusherOptions) {}
 
@@ -45,7 +50,11 @@ export class FlowStatePusher {
     await this.transport.start();
   }
 
-  /** Sends the simulation's conntrack and NAT entries to the interested hosts now. */
+  /**
+   * Queues the simulation's conntrack and NAT entries for the interested hosts; returns how many
+   * hosts. Pushes queued until flush() share messages (one per ports and hosts, split to fit a
+   * datagram): the caller flushes before it lets the data packets of these flows go.
+   */
   push(
     ingressPortId: Id, egressPortIds: readonly Id[], changes: readonly StateChange[],
     hostOfPort: (portId: Id) => Id | undefined, topology: Pick<TopologyView, 'portGroupsOf' | 'portGroup'>,
@@ -54,13 +63,21 @@ export class FlowStatePusher {
     if (t === undefined || !t.running) return 0;
     const entries = flowStateEntriesOf(changes);
     if (entries.length === 0) return 0;
-    const set = resolveInterestedSet({ ingressPortId, egressPortIds, topology, hostOfPort, localHostId: this.options.hostId });
-    if (set.unboundPorts.length > 0) this.unresolvedPorts += set.unboundPorts.length;
+    const key = egressPortIds.length === 1 ? `${ingressPortId}\u0000${egressPortIds[0]}` : `${ingressPortId}\u0000${egressPortIds.join('\u0000')}`;
+    let set = this.sets.get(key);
+    if (set === undefined) {
+      const r = resolveInterestedSet({ ingressPortId, egressPortIds, topology, hostOfPort, localHostId: this.options.hostId });
+      this.sets.set(key, (set = { hosts: r.hosts, unbound: r.unboundPorts.length }));
+    }
+    this.unresolvedPorts += set.unbound;
     if (set.hosts.length === 0) return 0;
-    return t.pushFlowState({ ingressPortId, egressPortIds, entries }, set.hosts);
+    t.enqueue({ ingressPortId, egressPortIds, entries }, set.hosts);
+    return set.hosts.length;
   }
 
+  /** Sends what push() queued; interested sets are resolved afresh after it. */
   flush(): void {
+    this.sets.clear();
     if (this.transport?.running === true) this.transport.flush();
   }
 

@@ -11,6 +11,8 @@ import { arpTag, macTag } from '../simulation/index.js';
 
 /** Idle lifetime of conntrack and NAT keys (DESIGN: Flow state, "about a minute"). */
 export const STATE_IDLE_MS = 60_000;
+/** An entry may be this much out of expiry order and still count as in order (it expires that much late at most). */
+const ORDER_SLACK_MS = 10;
 
 interface Expiring<T> {
   value: T;
@@ -27,8 +29,13 @@ export interface LocalTablesSnapshot {
 export class LocalTables implements MacTableView, ArpTableView, ConntrackView, NatTableView, NatPortAllocator {
   private readonly macs = new Map<string, Id>();
   private readonly arp = new Map<string, Mac>();
+  /**
+   * Conntrack keys and NAT bindings in expiry order (a refresh moves the key to the end), so that
+   * expire() reads only what is due; `ordered` is false after an entry went in out of order.
+   */
   private readonly conntrackKeys = new Map<string, Expiring<true>>();
   private readonly natBindings = new Map<string, Expiring<NatBinding>>();
+  private readonly order = { conntrack: { last: -Infinity, ordered: true }, nat: { last: -Infinity, ordered: true } };
   /** SNAT ports in use per "<device>|<ip>". */
   private readonly natPortsUsed = new Map<string, Set<number>>();
 
@@ -115,8 +122,9 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
           this.learnArp(c.routerId, c.ip, c.mac);
           break;
         case 'conntrack':
-          if (!this.conntrackKeys.has(c.key)) stale.push(`ct:${c.key}`);
+          if (!this.conntrackKeys.delete(c.key)) stale.push(`ct:${c.key}`);
           this.conntrackKeys.set(c.key, { value: true, expiresAt });
+          this.noteExpiry(this.order.conntrack, expiresAt);
           break;
         case 'nat': {
           const old = this.natBindings.get(c.key)?.value;
@@ -128,7 +136,9 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
             if (used === undefined) this.natPortsUsed.set(entry.portOf, (used = new Set()));
             used.add(c.binding.port);
           }
+          this.natBindings.delete(c.key);
           this.natBindings.set(c.key, entry);
+          this.noteExpiry(this.order.nat, expiresAt);
           break;
         }
       }
@@ -139,13 +149,17 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
   /** Drops conntrack keys and NAT bindings idle past their lifetime; returns their flow tags. */
   expire(now: number): string[] {
     const tags: string[] = [];
+    this.reorder(this.conntrackKeys, this.order.conntrack);
+    this.reorder(this.natBindings, this.order.nat);
     for (const [k, e] of this.conntrackKeys) {
+      if (e.expiresAt > now + ORDER_SLACK_MS) break;
       if (e.expiresAt <= now) {
         this.conntrackKeys.delete(k);
         tags.push(`ct:${k}`);
       }
     }
     for (const [k, e] of this.natBindings) {
+      if (e.expiresAt > now + ORDER_SLACK_MS) break;
       if (e.expiresAt <= now) {
         this.natBindings.delete(k);
         if (e.portOf !== undefined && this.natPortsUsed.get(e.portOf)?.delete(e.value.port) === true) {
@@ -156,6 +170,20 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
       }
     }
     return tags;
+  }
+
+  private noteExpiry(o: { last: number; ordered: boolean }, expiresAt: number): void {
+    if (expiresAt < o.last - ORDER_SLACK_MS) o.ordered = false;
+    else if (expiresAt > o.last) o.last = expiresAt;
+  }
+
+  /** Puts a table back in expiry order after entries went in out of it (a restore, a clock from a test). */
+  private reorder<T>(m: Map<string, Expiring<T>>, o: { last: number; ordered: boolean }): void {
+    if (o.ordered) return;
+    const sorted = [...m].sort((a, b) => a[1].expiresAt - b[1].expiresAt);
+    m.clear();
+    for (const [k, e] of sorted) m.set(k, e);
+    o.ordered = true;
   }
 
   /** Conntrack keys and NAT bindings with their remaining lifetime, for keeping them across a restart. */
@@ -175,6 +203,7 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
     for (const [k, remaining] of s.conntrack) {
       if (remaining <= 0 || this.conntrackKeys.has(k)) continue;
       this.conntrackKeys.set(k, { value: true, expiresAt: now + remaining });
+      this.noteExpiry(this.order.conntrack, now + remaining);
       n++;
     }
     for (const e of s.nat) {
@@ -188,6 +217,7 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
         used.add(e.port);
       }
       this.natBindings.set(e.key, entry);
+      this.noteExpiry(this.order.nat, entry.expiresAt);
       n++;
     }
     return n;

@@ -55,7 +55,7 @@ export class MissingLoader {
       }
       case 'natBlock': {
         const key = `natBlock:${m.deviceId}:${formatIp(m.ip)}`;
-        this.once(key, () => s.natLeases.leaseNatBlock(m.deviceId, m.ip));
+        this.once(key, () => s.natLeases.leaseNatBlock(m.deviceId, m.ip, m.portFrom, m.portTo));
         return key;
       }
     }

@@ -5,6 +5,11 @@ import { dirname } from 'node:path';
 import type { LocalTables, LocalTablesSnapshot } from './local-tables.js';
 
 const FORMAT = 'tollgate-flow-state/1';
+/**
+ * Share of the main loop that saving may take: the snapshot and its JSON grow with the tables
+ * (a minute of new flows), and are built on the loop that simulates them. Past it, saves space out.
+ */
+const MAX_SAVE_SHARE = 0.01;
 
 interface StoredState extends LocalTablesSnapshot {
   readonly format: string;
@@ -13,13 +18,24 @@ interface StoredState extends LocalTablesSnapshot {
 }
 
 export class StateFile {
+  /** How long the last save held the main loop (snapshot and JSON), ms. */
+  private lastBusyMs = 0;
+
   constructor(readonly path: string) {}
 
+  /** How long to wait between saves: `minMs`, or longer when a save holds the loop for long. */
+  intervalMs(minMs: number): number {
+    return Math.max(minMs, this.lastBusyMs / MAX_SAVE_SHARE);
+  }
+
   async save(tables: LocalTables, wallNow: number, monoNow: number): Promise<void> {
+    const started = performance.now();
     const data: StoredState = { format: FORMAT, savedAt: wallNow, ...tables.snapshot(monoNow) };
+    const bytes = Buffer.from(JSON.stringify(data));
+    this.lastBusyMs = performance.now() - started;
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(data));
+    await writeFile(tmp, bytes);
     await rename(tmp, this.path);
   }
 

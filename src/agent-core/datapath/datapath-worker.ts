@@ -6,6 +6,7 @@ import { setImmediate as scheduleImmediate } from 'node:timers';
 import type { DpFlowStateDatagram, DpUpcall } from './datapath.js';
 import { InProcessDatapath } from './in-process-datapath.js';
 import { VxlanTunnelPort } from './vxlan-tunnel.js';
+import { CallDecoder } from './worker-call-codec.js';
 import {
   type CallBatch, FramePacker, type WorkerCall, type WorkerEvent, type WorkerSideStats, type WorkerStartData, serializeError,
 } from './worker-datapath-protocol.js';
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
 class CallRunner {
   #callErrors = 0;
   #closed = false;
+  readonly #decoder = new CallDecoder();
 
   constructor(
     private readonly datapath: InProcessDatapath,
@@ -129,50 +131,77 @@ class CallRunner {
   ) {}
 
   async run(batch: CallBatch): Promise<void> {
-    const bytes = batch.bytes === undefined ? undefined : new Uint8Array(batch.bytes);
-    const frame = (at: number, len: number): Uint8Array => bytes!.subarray(at, at + len);
-    for (const call of batch.calls) {
-      if (this.#closed) return;
+    this.upcalls.credit(batch.creditUpcalls);
+    this.flowState.credit(batch.creditFlowState);
+    if (batch.ops === undefined) return;
+    const dp = this.datapath;
+    const decoder = this.#decoder;
+    decoder.begin(batch.ops, batch.opsLength);
+    let objects = 0;
+    while (!this.#closed) {
+      let call;
       try {
-        await this.#one(call, frame);
+        call = decoder.next();
       } catch (err) {
+        // Bytes this side cannot read: the rest of the batch is lost with them.
+        this.#failed(err);
+        return;
+      }
+      if (call === undefined) return;
+      try {
         // A bad call (malformed flow spec, unknown interface) costs that call, not the datapath.
-        if ('id' in call) post({ t: 'reply', id: call.id, ok: false, error: serializeError(err) });
-        else {
-          this.#callErrors++;
-          post({ t: 'error', error: serializeError(err) });
+        switch (call.op) {
+          case 'installFlow':
+            dp.installFlow(call.flow);
+            break;
+          case 'execute':
+            dp.execute(call.frame, call.actions);
+            break;
+          case 'sendFlowState':
+            dp.sendFlowState(call.remoteIp, call.payload);
+            break;
+          case 'invalidate':
+            dp.invalidate(call.tags);
+            break;
+          case 'object': {
+            const object = batch.calls[objects++];
+            if (object === undefined) throw new TypeError('call batch names more calls than it carries');
+            await this.#object(object);
+            break;
+          }
         }
+      } catch (err) {
+        this.#failed(err);
       }
     }
   }
 
-  async #one(call: WorkerCall, frame: (at: number, len: number) => Uint8Array): Promise<void> {
+  #failed(err: unknown): void {
+    this.#callErrors++;
+    post({ t: 'error', error: serializeError(err) });
+  }
+
+  /** One structured-clone call; a call with an id gets its failure as the reply. */
+  async #object(call: WorkerCall): Promise<void> {
+    try {
+      await this.#one(call);
+    } catch (err) {
+      if ('id' in call) post({ t: 'reply', id: call.id, ok: false, error: serializeError(err) });
+      else throw err;
+    }
+  }
+
+  async #one(call: WorkerCall): Promise<void> {
     const dp = this.datapath;
     switch (call.op) {
-      case 'installFlow':
-        dp.installFlow(call.flow);
-        return;
-      case 'invalidate':
-        dp.invalidate(call.tags);
-        return;
       case 'flushFlows':
         dp.flushFlows();
-        return;
-      case 'execute':
-        dp.execute(frame(call.frame.at, call.frame.len), call.actions);
-        return;
-      case 'sendFlowState':
-        dp.sendFlowState(call.remoteIp, frame(call.payload.at, call.payload.len));
         return;
       case 'setTunnelKey':
         dp.setTunnelKey(call.key, call.port);
         return;
       case 'setTunnelRemotes':
         dp.setTunnelRemotes(call.remotes);
-        return;
-      case 'credit':
-        this.upcalls.credit(call.upcalls);
-        this.flowState.credit(call.flowState);
         return;
       case 'addPort':
         await dp.addPort(call.port, call.spec);

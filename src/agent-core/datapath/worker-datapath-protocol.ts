@@ -3,7 +3,7 @@
 // travel packed into one transferred ArrayBuffer a message, errors as plain data.
 import type { AfPacketOptions } from './af-packet.js';
 import { AfPacketError } from './af-packet.js';
-import type { DatapathStats, DpAction, DpFlowSpec, DpPortSpec } from './datapath.js';
+import type { DatapathStats, DpPortSpec } from './datapath.js';
 import { TunnelError, type TunnelKind } from './tunnel-port.js';
 
 /** The tunnel the worker opens itself: VXLAN only (see worker-datapath.ts for why not GRE). */
@@ -41,28 +41,31 @@ export interface FrameRef {
   readonly len: number;
 }
 
-/** One Datapath call, in the order the main thread made it. `id` calls are answered by a reply. */
+/**
+ * A Datapath call that crosses as a structured clone (the rare ones); installs, executes, flow-state
+ * sends and invalidations cross as bytes (worker-call-codec.ts). `id` calls are answered by a reply.
+ */
 export type WorkerCall =
   | { readonly op: 'addPort'; readonly id: number; readonly port: number; readonly spec: DpPortSpec }
   | { readonly op: 'removePort'; readonly id: number; readonly port: number }
   | { readonly op: 'setTunnelKey'; readonly key: number; readonly port: number | undefined }
   | { readonly op: 'setTunnelRemotes'; readonly remotes: readonly string[] | undefined }
-  | { readonly op: 'installFlow'; readonly flow: DpFlowSpec }
-  | { readonly op: 'invalidate'; readonly tags: readonly string[] }
   | { readonly op: 'flushFlows' }
-  | { readonly op: 'execute'; readonly frame: FrameRef; readonly actions: readonly DpAction[] }
-  | { readonly op: 'sendFlowState'; readonly remoteIp: string; readonly payload: FrameRef }
-  /** The main thread consumed this many posted upcalls and flow-state datagrams. */
-  | { readonly op: 'credit'; readonly upcalls: number; readonly flowState: number }
   | { readonly op: 'stats'; readonly id: number }
   | { readonly op: 'close'; readonly id: number }
   /** Test hook: throws an uncaught error in the worker, to exercise crash reporting. */
   | { readonly op: 'crash' };
 
+/** The calls of one turn of the main thread, in the order they were made. */
 export interface CallBatch {
+  /** The calls as bytes (CallEncoder): the first `opsLength` bytes; undefined when there are none. */
+  readonly ops: ArrayBuffer | undefined;
+  readonly opsLength: number;
+  /** The structured-clone calls, each where the bytes say (an "object" call). */
   readonly calls: readonly WorkerCall[];
-  /** The frames of execute and sendFlowState calls; undefined when there are none. */
-  readonly bytes: ArrayBuffer | undefined;
+  /** The main thread consumed this many posted upcalls and flow-state datagrams (applied first). */
+  readonly creditUpcalls: number;
+  readonly creditFlowState: number;
 }
 
 /** Counters the worker keeps besides the engine's. */

@@ -1,9 +1,10 @@
 // The Datapath on a worker thread (DESIGN: Threads and isolation): packet I/O and the fast path run
 // in datapath-worker.ts, off the main event loop; every call here is proxied to it as a message.
-// Calls made in one turn of the main loop go over in one postMessage, in order; upcalls and flow
-// state come back in batches, bounded by credits the main thread returns as it consumes them.
-// Frames passed in are copied at the call; a failure of a call that returns nothing (installFlow,
-// setTunnelRemotes with a bad address) comes back through onError and counts in callErrors.
+// Calls made in one turn of the main loop go over in one postMessage, in order, the frequent ones
+// encoded as bytes in one transferred buffer; upcalls and flow state come back in batches, bounded
+// by credits the main thread returns as it consumes them. Frames passed in are copied at the call;
+// a failure of a call that returns nothing (installFlow, setTunnelRemotes with a bad address) comes
+// back through onError and counts in callErrors.
 //
 // VXLAN only: GRE goes through raw-socket, a pre-N-API addon that polls on libuv's default loop
 // (uv_default_loop) and is not context-aware, so it cannot run in a worker. Use InProcessDatapath
@@ -15,8 +16,9 @@ import type { AfPacketOptions } from './af-packet.js';
 import type {
   Datapath, DatapathStats, DpAction, DpFlowSpec, DpFlowStateDatagram, DpPortSpec, DpUpcall,
 } from './datapath.js';
+import { CallEncoder } from './worker-call-codec.js';
 import {
-  type CallBatch, FramePacker, type WorkerCall, type WorkerEvent, type WorkerSideStats, type WorkerStartData,
+  type CallBatch, type WorkerCall, type WorkerEvent, type WorkerSideStats, type WorkerStartData,
   type WorkerTunnelOptions, deserializeError,
 } from './worker-datapath-protocol.js';
 
@@ -57,8 +59,8 @@ export class WorkerDatapathError extends Error {
 }
 
 const CLOSE_TIMEOUT_MS = 5000;
-/** Frame bytes buffered before the calls are posted without waiting for the end of the turn. */
-const MAX_FRAME_BYTES_PER_MESSAGE = 4 << 20;
+/** Call bytes buffered before the calls are posted without waiting for the end of the turn. */
+const MAX_BYTES_PER_MESSAGE = 4 << 20;
 
 /** Where the worker's code is: compiled JS next to this module (dist/), or its TypeScript source run through tsx. */
 function workerEntry(): { url: URL; entryUrl?: string } {
@@ -82,7 +84,11 @@ export class WorkerDatapath implements Datapath {
   readonly #replies = new Map<number, PendingReply>();
   #nextId = 1;
   #calls: WorkerCall[] = [];
-  #frames = new FramePacker();
+  readonly #encoder = new CallEncoder();
+  /** Calls (bytes and objects) buffered for the next message. */
+  #pending = 0;
+  /** Calls that could not be encoded (also reported through onError). */
+  #encodeErrors = 0;
   #flushScheduled = false;
   #creditUpcalls = 0;
   #creditFlowState = 0;
@@ -195,13 +201,25 @@ export class WorkerDatapath implements Datapath {
   }
 
   installFlow(flow: DpFlowSpec): void {
-    // A key that is a view of a larger buffer would otherwise be cloned with all of that buffer.
-    const key = flow.key.byteOffset === 0 && flow.key.byteLength === flow.key.buffer.byteLength ? flow.key : flow.key.slice();
-    this.#call({ op: 'installFlow', flow: { ...flow, key } });
+    if (this.#refuse()) return;
+    try {
+      this.#encoder.installFlow(flow);
+    } catch (err) {
+      this.#encodeFailed(err);
+      return;
+    }
+    this.#encoded();
   }
 
   invalidate(tags: readonly string[]): void {
-    this.#call({ op: 'invalidate', tags });
+    if (this.#refuse()) return;
+    try {
+      this.#encoder.invalidate(tags);
+    } catch (err) {
+      this.#encodeFailed(err);
+      return;
+    }
+    this.#encoded();
   }
 
   flushFlows(): void {
@@ -210,12 +228,24 @@ export class WorkerDatapath implements Datapath {
 
   execute(frame: Uint8Array, actions: readonly DpAction[]): void {
     if (this.#refuse()) return;
-    this.#call({ op: 'execute', frame: this.#frames.add(frame), actions });
+    try {
+      this.#encoder.execute(frame, actions);
+    } catch (err) {
+      this.#encodeFailed(err);
+      return;
+    }
+    this.#encoded();
   }
 
   sendFlowState(remoteIp: string, payload: Uint8Array): void {
     if (this.#refuse()) return;
-    this.#call({ op: 'sendFlowState', remoteIp, payload: this.#frames.add(payload) });
+    try {
+      this.#encoder.sendFlowState(remoteIp, payload);
+    } catch (err) {
+      this.#encodeFailed(err);
+      return;
+    }
+    this.#encoded();
   }
 
   onUpcall(cb: (batch: readonly DpUpcall[]) => void): void {
@@ -238,6 +268,7 @@ export class WorkerDatapath implements Datapath {
       upcalls: s.upcalls - this.#mainUpcallDropped,
       upcallQueueDropped: s.upcallQueueDropped + this.#mainUpcallDropped,
       flowStateDropped: s.flowStateDropped + this.#mainFlowStateDropped,
+      callErrors: s.callErrors + this.#encodeErrors,
       workerCrashes: this.#crashes,
       callsDropped: this.#callsDropped,
     };
@@ -371,8 +402,19 @@ export class WorkerDatapath implements Datapath {
   #call(call: WorkerCall): void {
     if (this.#refuse()) return;
     this.#calls.push(call);
-    if (this.#calls.length >= this.#maxCallsPerMessage || this.#frames.bytes >= MAX_FRAME_BYTES_PER_MESSAGE) this.#flush();
+    this.#encoder.object();
+    this.#encoded();
+  }
+
+  /** A call went into the encoder: post now if the message is full, else at the end of the turn. */
+  #encoded(): void {
+    if (++this.#pending >= this.#maxCallsPerMessage || this.#encoder.byteLength >= MAX_BYTES_PER_MESSAGE) this.#flush();
     else this.#schedule();
+  }
+
+  #encodeFailed(err: unknown): void {
+    this.#encodeErrors++;
+    this.#report(err instanceof Error ? err : new Error(String(err)));
   }
 
   #request(make: (id: number) => WorkerCall, what: string, evenWhenClosing = false): Promise<unknown> {
@@ -382,6 +424,8 @@ export class WorkerDatapath implements Datapath {
     return new Promise((resolve, reject) => {
       this.#replies.set(id, { what, resolve, reject });
       this.#calls.push(make(id));
+      this.#encoder.object();
+      this.#pending++;
       this.#schedule();
     });
   }
@@ -395,23 +439,25 @@ export class WorkerDatapath implements Datapath {
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#dead !== undefined) return;
-    if (this.#creditUpcalls > 0 || this.#creditFlowState > 0) {
-      // Ahead of the other calls: the worker may post again as early as possible.
-      this.#calls.unshift({ op: 'credit', upcalls: this.#creditUpcalls, flowState: this.#creditFlowState });
-      this.#creditUpcalls = 0;
-      this.#creditFlowState = 0;
-    }
-    if (this.#calls.length === 0) return;
-    const batch: CallBatch = { calls: this.#calls, bytes: this.#frames.take() };
+    if (this.#pending === 0 && this.#creditUpcalls === 0 && this.#creditFlowState === 0) return;
+    const ops = this.#encoder.take();
+    // Credits go first in the worker: it may post again as early as possible.
+    const batch: CallBatch = {
+      ops: ops?.bytes, opsLength: ops?.length ?? 0, calls: this.#calls, creditUpcalls: this.#creditUpcalls, creditFlowState: this.#creditFlowState,
+    };
     this.#calls = [];
-    this.#worker.postMessage(batch, batch.bytes === undefined ? [] : [batch.bytes]);
+    this.#pending = 0;
+    this.#creditUpcalls = 0;
+    this.#creditFlowState = 0;
+    this.#worker.postMessage(batch, ops === undefined ? [] : [ops.bytes]);
   }
 
   #die(err: Error): void {
     if (this.#dead !== undefined) return;
     this.#dead = err;
     this.#calls = [];
-    this.#frames.take();
+    this.#pending = 0;
+    this.#encoder.reset();
     for (const [id, r] of this.#replies) {
       this.#replies.delete(id);
       r.reject(new WorkerDatapathError(`${r.what}: ${err.message}`));

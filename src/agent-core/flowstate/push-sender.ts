@@ -1,6 +1,7 @@
 // The sending half of the confirmed flow-state push (DESIGN: Flow state, Push: "receivers acknowledge
 // and the sender retransmits a bounded number of times"). A pure state machine: time comes in as
 // `now` (ms), datagrams go out as values; the shell (udp-transport.ts) owns the socket and the timer.
+import { ExpiryHeap } from '../flows/index.js';
 import type { Id } from '../topology/index.js';
 import { splitIntoBatches } from './batching.js';
 import { encodeDatagram } from './message-codec.js';
@@ -60,10 +61,14 @@ export interface PushSenderCounters {
 }
 
 interface Outstanding {
+  readonly target: Id;
+  readonly seq: number;
   readonly payload: Uint8Array;
   retries: number;
   timeoutMs: number;
+  /** When it is retransmitted next (or given up); its key in the deadline heap. */
   deadline: number;
+  heapPos: number;
 }
 
 interface PendingPush {
@@ -79,6 +84,8 @@ export class PushSender {
   private readonly maxOutstanding: number;
   /** Per target, unacknowledged messages by sequence number, oldest first (Map order). */
   private readonly outstanding = new Map<Id, Map<number, Outstanding>>();
+  /** Every outstanding message by deadline: poll and nextDeadline touch only what is due. */
+  private readonly deadlines = new ExpiryHeap<Outstanding>();
   /** Pushes enqueued since the last flush, merged by (ingress, egress, targets). */
   private readonly pending = new Map<string, PendingPush>();
   private nextSeq: number;
@@ -97,8 +104,9 @@ export class PushSender {
   /** Queues a push; entries queued for the same ports and targets before `flush` share messages. */
   enqueue(push: FlowStatePush, targets: readonly Id[]): void {
     if (targets.length === 0 || push.entries.length === 0) return;
-    const sorted = [...new Set(targets)].sort();
-    const key = JSON.stringify([push.ingressPortId, push.egressPortIds, sorted]);
+    const sorted = targets.length === 1 ? targets : [...new Set(targets)].sort();
+    // Ids hold no NUL (store ids are znode names): a cheap key that cannot collide.
+    const key = `${push.ingressPortId}\u0000${push.egressPortIds.join('\u0001')}\u0000${sorted.join('\u0001')}`;
     const p = this.pending.get(key);
     if (p !== undefined) {
       for (const e of push.entries) p.entries.push(e);
@@ -155,13 +163,20 @@ export class PushSender {
     let q = this.outstanding.get(target);
     if (q === undefined) this.outstanding.set(target, (q = new Map()));
     if (q.size >= this.maxOutstanding) {
-      const oldest = q.keys().next();
+      const oldest = q.values().next();
       if (oldest.done !== true) {
-        q.delete(oldest.value);
+        this.untrack(q, oldest.value);
         this.count.overflowDropped++;
       }
     }
-    q.set(seq, { payload, retries: 0, timeoutMs: this.timeoutMs, deadline: now + this.timeoutMs });
+    const o: Outstanding = { target, seq, payload, retries: 0, timeoutMs: this.timeoutMs, deadline: 0, heapPos: -1 };
+    q.set(seq, o);
+    this.deadlines.push(o, now + this.timeoutMs);
+  }
+
+  private untrack(q: Map<number, Outstanding>, o: Outstanding): void {
+    q.delete(o.seq);
+    this.deadlines.remove(o);
   }
 
   /** Marks `seqs` acknowledged by `from`; returns how many were outstanding. */
@@ -169,8 +184,11 @@ export class PushSender {
     const q = this.outstanding.get(from);
     let n = 0;
     for (const s of seqs) {
-      if (q !== undefined && q.delete(s)) n++;
-      else this.count.duplicateAcks++;
+      const o = q?.get(s);
+      if (o !== undefined) {
+        this.untrack(q!, o);
+        n++;
+      } else this.count.duplicateAcks++;
     }
     if (q !== undefined && q.size === 0) this.outstanding.delete(from);
     this.count.acked += n;
@@ -189,32 +207,31 @@ export class PushSender {
   /** Retransmits what is due (timeout doubling each time) and gives up on what ran out of retries. */
   poll(now: number): OutboundDatagram[] {
     const out: OutboundDatagram[] = [];
-    for (const [target, q] of this.outstanding) {
-      for (const [seq, o] of q) {
-        if (o.deadline > now) continue;
-        if (o.retries >= this.maxRetries) {
-          q.delete(seq);
-          this.count.lost++;
-          continue;
-        }
-        o.retries++;
-        o.timeoutMs *= 2;
-        o.deadline = now + o.timeoutMs;
-        out.push({ target, payload: o.payload });
-        this.count.retransmitted++;
+    const due: Outstanding[] = [];
+    for (let o = this.deadlines.peek(); o !== undefined && o.deadline <= now; o = this.deadlines.peek()) {
+      this.deadlines.remove(o);
+      due.push(o);
+    }
+    for (const o of due) {
+      if (o.retries >= this.maxRetries) {
+        const q = this.outstanding.get(o.target)!;
+        q.delete(o.seq);
+        if (q.size === 0) this.outstanding.delete(o.target);
+        this.count.lost++;
+        continue;
       }
-      if (q.size === 0) this.outstanding.delete(target);
+      o.retries++;
+      o.timeoutMs *= 2;
+      this.deadlines.push(o, now + o.timeoutMs);
+      out.push({ target: o.target, payload: o.payload });
+      this.count.retransmitted++;
     }
     return out;
   }
 
   /** When `poll` next has work, or undefined when nothing is outstanding. */
   nextDeadline(): number | undefined {
-    let min: number | undefined;
-    for (const q of this.outstanding.values()) {
-      for (const o of q.values()) if (min === undefined || o.deadline < min) min = o.deadline;
-    }
-    return min;
+    return this.deadlines.peek()?.deadline;
   }
 
   /** Drops what is outstanding for a host that left (its session ended): no point retrying. */
@@ -222,6 +239,7 @@ export class PushSender {
     const q = this.outstanding.get(target);
     if (q === undefined) return;
     this.count.abandoned += q.size;
+    for (const o of q.values()) this.deadlines.remove(o);
     this.outstanding.delete(target);
   }
 

@@ -157,7 +157,7 @@ function chooseSnat(ctx: SimContext, deviceId: Id, t: FlowTuple, c: CompiledTarg
   const to = unset ? SNAT_DEFAULT_PORT_TO : range.portTo;
   const port = ctx.views.natPorts.pickPort(deviceId, ip, from, to, hash);
   if (port === undefined) {
-    ctx.notYet({ kind: 'natBlock', deviceId, ip });
+    ctx.notYet({ kind: 'natBlock', deviceId, ip, portFrom: from, portTo: to });
     return undefined;
   }
   return { ip, port };

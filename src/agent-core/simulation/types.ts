@@ -59,7 +59,8 @@ export type Missing =
   | { readonly kind: 'device'; readonly objectType: 'bridge' | 'router' | 'port' | 'chain' | 'rule' | 'portGroup' | 'routes'; readonly id: Id }
   | { readonly kind: 'macTable'; readonly bridgeId: Id; readonly vlanId: number }
   | { readonly kind: 'arp'; readonly routerId: Id; readonly ip: IpAddr }
-  | { readonly kind: 'natBlock'; readonly deviceId: Id; readonly ip: IpAddr };
+  /** No free SNAT port of `ip` in [portFrom, portTo] among this host's blocks: lease one that has some. */
+  | { readonly kind: 'natBlock'; readonly deviceId: Id; readonly ip: IpAddr; readonly portFrom: number; readonly portTo: number };
 
 export type SimulationOutcome =
   | { readonly kind: 'drop'; readonly error: boolean; readonly reason: string }

@@ -19,11 +19,17 @@ export interface ArpChange {
   readonly tag: string;
 }
 
+const MAX_PARSED = 4096;
+
 /** Entries are owned by the host that resolved them; like MAC entries they are not re-created after a session expiry. */
 export class ArpTable implements ArpTableView {
   private readonly paths: StorePaths;
   private readonly map: SeqEntryMap;
   private readonly dirs = new Map<string, Id>();
+  /** routerId → dir path, built once. */
+  private readonly dirOf = new Map<Id, string>();
+  /** Stored MAC text → MAC, so that a lookup per simulated hop does not parse (cleared past MAX_PARSED). */
+  private readonly parsed = new Map<string, Mac | undefined>();
 
   constructor(zk: ZkClient, options: { readonly root?: string; readonly logger?: Logger } = {}) {
     this.paths = new StorePaths(options.root);
@@ -37,7 +43,12 @@ export class ArpTable implements ArpTableView {
   /** The MAC for the IP; undefined when there is no entry or the router's table is still loading (its load starts). */
   lookup(routerId: Id, ip: IpAddr): Mac | undefined {
     const v = this.map.lookup(this.dir(routerId), formatIp(ip));
-    return typeof v === 'string' ? parseMac(v) : undefined;
+    if (typeof v !== 'string') return undefined;
+    if (this.parsed.has(v)) return this.parsed.get(v);
+    const mac = parseMac(v);
+    if (this.parsed.size >= MAX_PARSED) this.parsed.clear();
+    this.parsed.set(v, mac);
+    return mac;
   }
 
   isLoaded(routerId: Id): boolean {
@@ -76,8 +87,12 @@ export class ArpTable implements ArpTableView {
   }
 
   private dir(routerId: Id): string {
-    const path = this.paths.arpDir(routerId);
-    if (!this.dirs.has(path)) this.dirs.set(path, routerId);
+    let path = this.dirOf.get(routerId);
+    if (path === undefined) {
+      path = this.paths.arpDir(routerId);
+      this.dirOf.set(routerId, path);
+      if (!this.dirs.has(path)) this.dirs.set(path, routerId);
+    }
     return path;
   }
 }

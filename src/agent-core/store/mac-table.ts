@@ -1,8 +1,8 @@
 // Learned MAC → port tables per bridge and VLAN, replicated through ZooKeeper: the MacTableView the
 // simulator reads, the learning the shell writes, and change events carrying the flow tag to
 // invalidate. DESIGN: Store (/tables/bridges/{id}/mac/{vlan}/{mac},{port},{seq}); Virtual topology (Bridge).
-import { formatMac, parseMac, type Mac } from '../packet/addr.js';
-import { macTag } from '../simulation/tags.js';
+import { parseMac, type Mac } from '../packet/addr.js';
+import { macTag, macText } from '../simulation/tags.js';
 import type { MacTableView } from '../simulation/types.js';
 import type { Id } from '../topology/index.js';
 import { storeLogger, type Logger } from './log.js';
@@ -30,6 +30,8 @@ export class MacTable implements MacTableView {
   private readonly map: SeqEntryMap;
   /** dir path → [bridgeId, vlanId]. */
   private readonly dirs = new Map<string, readonly [Id, number]>();
+  /** bridgeId → vlanId → dir path: lookups run per simulated hop, paths are built once. */
+  private readonly dirOf = new Map<Id, Map<number, string>>();
 
   constructor(zk: ZkClient, options: { readonly root?: string; readonly logger?: Logger } = {}) {
     this.paths = new StorePaths(options.root);
@@ -42,7 +44,7 @@ export class MacTable implements MacTableView {
 
   /** The port of the MAC; null = known absent (flood); undefined = table not loaded yet (its load starts). */
   lookup(bridgeId: Id, vlanId: number, mac: Mac): Id | null | undefined {
-    const v = this.map.lookup(this.dir(bridgeId, vlanId), formatMac(mac));
+    const v = this.map.lookup(this.dir(bridgeId, vlanId), macText(mac));
     return v === undefined || v === null ? v : decodeId(v);
   }
 
@@ -53,12 +55,12 @@ export class MacTable implements MacTableView {
 
   /** Records that the MAC is at the port (as this host's entry); a no-op if that is already what wins. */
   learn(bridgeId: Id, vlanId: number, mac: Mac, portId: Id): Promise<void> {
-    return this.map.put(this.dir(bridgeId, vlanId), formatMac(mac), encodeId(portId));
+    return this.map.put(this.dir(bridgeId, vlanId), macText(mac), encodeId(portId));
   }
 
   /** Removes this host's entry for the MAC (only if it points at `portId`, when given). */
   forget(bridgeId: Id, vlanId: number, mac: Mac, portId?: Id): Promise<void> {
-    return this.map.remove(this.dir(bridgeId, vlanId), formatMac(mac), portId === undefined ? undefined : encodeId(portId));
+    return this.map.remove(this.dir(bridgeId, vlanId), macText(mac), portId === undefined ? undefined : encodeId(portId));
   }
 
   /** Every MAC's winning port in a loaded table. */
@@ -82,8 +84,14 @@ export class MacTable implements MacTableView {
   }
 
   private dir(bridgeId: Id, vlanId: number): string {
-    const path = this.paths.macVlanDir(bridgeId, vlanId);
-    if (!this.dirs.has(path)) this.dirs.set(path, [bridgeId, vlanId]);
+    let byVlan = this.dirOf.get(bridgeId);
+    if (byVlan === undefined) this.dirOf.set(bridgeId, (byVlan = new Map()));
+    let path = byVlan.get(vlanId);
+    if (path === undefined) {
+      path = this.paths.macVlanDir(bridgeId, vlanId);
+      byVlan.set(vlanId, path);
+      if (!this.dirs.has(path)) this.dirs.set(path, [bridgeId, vlanId]);
+    }
     return path;
   }
 }

@@ -9,9 +9,10 @@ import { decodeState, encodeState } from './codec.js';
 import { ConcurrentModificationError, NatBlocksExhaustedError } from './errors.js';
 import { storeLogger, type Logger } from './log.js';
 import { StorePaths } from './paths.js';
+import { blockOfPort, NAT_BLOCK_SIZE, NatPortIndex } from './nat-port-index.js';
 import { zkErrorCode, ZK_BAD_VERSION, ZK_NODE_EXISTS, ZK_NO_NODE, type ZkClient } from './zk-client.js';
 
-export const NAT_BLOCK_SIZE = 64;
+export { NAT_BLOCK_SIZE, blockOfPort } from './nat-port-index.js';
 export const NAT_BLOCKS_PER_IP = 1024;
 
 export interface NatLeaseLost {
@@ -28,27 +29,51 @@ export interface NatLeasesOptions {
   /** How long a block with no port in use is kept before it is released (0: at once). */
   readonly releaseIdleAfterMs?: number;
   readonly maxAttempts?: number;
+  /**
+   * Lease blocks ahead of demand (the agent does): when the free ports of an IP this host uses fall
+   * to a spare (one block to start with), more blocks are leased in the background, so that new
+   * flows rarely wait for ZooKeeper. Every time a simulation still finds no free port, the spare
+   * doubles (up to MAX_SPARE_BLOCKS); it halves again when demand pauses. Default false: blocks
+   * are leased only when leaseNatBlock is called.
+   */
+  readonly leaseAhead?: boolean;
 }
 
-interface Lease {
-  readonly block: number;
-  readonly used: Set<number>;
-  releaseTimer: NodeJS.Timeout | undefined;
+/** The blocks this host holds of one IP, and its lease-ahead state. */
+interface IpLeases {
+  readonly deviceId: Id;
+  readonly ip: IpAddr;
+  readonly ipText: string;
+  readonly ports: NatPortIndex;
+  /** Blocks with no port in use, waiting out releaseIdleAfterMs. */
+  readonly releaseTimers: Map<number, NodeJS.Timeout>;
+  /** The lease ahead in flight. */
+  ahead: Promise<void> | undefined;
+  /** Free ports to keep (lease ahead only). */
+  spare: number;
+  /** The port range the last on-demand lease asked for: leases ahead take blocks in it. */
+  portFrom: number;
+  portTo: number;
+  lastAheadAt: number;
 }
+
+/** Lease ahead: at most this many blocks kept spare per IP, and this many leased in one transaction. */
+const MAX_SPARE_BLOCKS = 32;
+/** Lease ahead: a pause in demand this long halves the spare. */
+const SPARE_DECAY_MS = 5_000;
 
 /** block → last use (ms since epoch), kept in the IP's persistent znode. */
 type LruRecord = Record<string, number>;
 
-export function blockOfPort(port: number): number {
-  return Math.floor(port / NAT_BLOCK_SIZE);
-}
-
 export class NatLeases implements NatPortAllocator {
   private readonly paths: StorePaths;
   private readonly log: Logger;
-  private readonly leases = new Map<string, Map<number, Lease>>();
+  private readonly leases = new Map<Id, Map<IpAddr, IpLeases>>();
+  /** IP directories known to exist (created or seen): no mkdirp round trips per lease. */
+  private readonly dirsMade = new Set<string>();
   private readonly releaseAfter: number;
   private readonly maxAttempts: number;
+  private readonly leaseAhead: boolean;
   private lostListeners: readonly ((l: NatLeaseLost) => void)[] = [];
   private readonly offState: () => void;
 
@@ -60,6 +85,7 @@ export class NatLeases implements NatPortAllocator {
     this.log = storeLogger(options.logger, 'nat-leases');
     this.releaseAfter = options.releaseIdleAfterMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 64;
+    this.leaseAhead = options.leaseAhead ?? false;
     this.offState = zk.onState((state, { newSession }) => {
       if (state === 'connected' && newSession) {
         void this.recreate().catch((err: unknown) => this.log.error({ err }, 're-creating NAT leases after session expiry failed'));
@@ -69,46 +95,20 @@ export class NatLeases implements NatPortAllocator {
 
   close(): void {
     this.offState();
-    for (const m of this.leases.values()) for (const l of m.values()) clearTimeout(l.releaseTimer);
+    for (const m of this.leases.values()) for (const l of m.values()) this.clearReleaseTimers(l);
   }
 
   // --- NatPortAllocator (pure: no mutation) ---
 
   pickPort(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number, flowHash: number): number | undefined {
-    const m = this.leases.get(leaseKey(deviceId, formatIp(ip)));
-    if (m === undefined || m.size === 0) return undefined;
-    const spans: [number, number, Lease][] = [];
-    let total = 0;
-    for (const lease of [...m.values()].sort((a, b) => a.block - b.block)) {
-      const lo = Math.max(lease.block * NAT_BLOCK_SIZE, portFrom);
-      const hi = Math.min(lease.block * NAT_BLOCK_SIZE + NAT_BLOCK_SIZE - 1, portTo);
-      if (lo > hi) continue;
-      spans.push([lo, hi, lease]);
-      total += hi - lo + 1;
-    }
-    if (total === 0) return undefined;
-    // Start where the flow hash points so that concurrent flows spread over the ports.
-    let skip = (flowHash >>> 0) % total;
-    let start = 0;
-    while (skip > spans[start][1] - spans[start][0]) {
-      skip -= spans[start][1] - spans[start][0] + 1;
-      start++;
-    }
-    for (let n = 0, i = start, p = spans[start][0] + skip; n < total; n++) {
-      if (!spans[i][2].used.has(p)) return p;
-      if (++p > spans[i][1]) {
-        i = (i + 1) % spans.length;
-        p = spans[i][0];
-      }
-    }
-    return undefined;
+    return this.leases.get(deviceId)?.get(ip)?.ports.pick(portFrom, portTo, flowHash);
   }
 
   // --- the shell's side ---
 
   /** Blocks this host holds for the IP, ascending. */
   leasedBlocks(deviceId: Id, ip: IpAddr): number[] {
-    return [...(this.leases.get(leaseKey(deviceId, formatIp(ip)))?.keys() ?? [])].sort((a, b) => a - b);
+    return this.leases.get(deviceId)?.get(ip)?.ports.blockNumbers() ?? [];
   }
 
   /**
@@ -116,12 +116,35 @@ export class NatLeases implements NatPortAllocator {
    * used blocks first, then the least recently used. Returns the block number.
    */
   async leaseNatBlock(deviceId: Id, ip: IpAddr, portFrom = 1, portTo = 65535): Promise<number> {
-    const ipText = formatIp(ip);
+    const l = this.ipLeases(deviceId, ip);
+    l.portFrom = portFrom;
+    l.portTo = portTo;
+    if (this.leaseAhead) {
+      // A simulation found no free port: the spare was too small for this rate.
+      l.spare = Math.min(l.spare * 2, MAX_SPARE_BLOCKS * NAT_BLOCK_SIZE);
+      if (l.ahead !== undefined) {
+        await l.ahead;
+        const port = l.ports.pick(portFrom, portTo, 0);
+        if (port !== undefined) return blockOfPort(port);
+      }
+    }
+    return (await this.leaseBlocks(l, 1, portFrom, portTo))[0]!;
+  }
+
+  /** Leases `count` blocks of the IP in one transaction (fewer if fewer are left, none throws). */
+  private async leaseBlocks(l: IpLeases, count: number, portFrom: number, portTo: number): Promise<number[]> {
+    const { deviceId, ipText } = l;
     const dir = this.paths.natIpDir(deviceId, ipText);
-    await this.zk.mkdirp(dir);
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      if (!this.dirsMade.has(dir)) {
+        await this.zk.mkdirp(dir);
+        this.dirsMade.add(dir);
+      }
       const [kids, rec] = await Promise.all([this.zk.getChildren(dir), this.zk.getData(dir)]);
-      if (kids === undefined || rec === undefined) continue;
+      if (kids === undefined || rec === undefined) {
+        this.dirsMade.delete(dir);
+        continue;
+      }
       const held = new Set(kids.children.map(Number));
       const lru = decodeLru(rec.data);
       const candidates: number[] = [];
@@ -130,12 +153,14 @@ export class NatLeases implements NatPortAllocator {
       }
       if (candidates.length === 0) throw new NatBlocksExhaustedError(deviceId, ipText);
       candidates.sort((a, b) => (lru[a] ?? -1) - (lru[b] ?? -1) || a - b);
-      // Racing hosts would all want the first candidate: spread them over the few best ones.
-      const pick = candidates[Math.floor(Math.random() * Math.min(attempt, 4, candidates.length))];
+      const picks = pickSpread(candidates, Math.min(count, candidates.length), attempt);
+      const now = Date.now();
+      const used: LruRecord = { ...lru };
+      for (const b of picks) used[b] = now;
       try {
         await this.zk.multi([
-          { op: 'create', path: this.paths.natBlock(deviceId, ipText, pick), mode: 'ephemeral' },
-          { op: 'setData', path: dir, data: encodeLru({ ...lru, [pick]: Date.now() }), version: rec.stat.version },
+          ...picks.map((b) => ({ op: 'create' as const, path: this.paths.natBlock(deviceId, ipText, b), mode: 'ephemeral' as const })),
+          { op: 'setData', path: dir, data: encodeLru(used), version: rec.stat.version },
         ]);
       } catch (e) {
         const code = zkErrorCode(e);
@@ -145,8 +170,8 @@ export class NatLeases implements NatPortAllocator {
         }
         throw e;
       }
-      this.leaseMap(deviceId, ipText).set(pick, { block: pick, used: new Set(), releaseTimer: undefined });
-      return pick;
+      for (const b of picks) l.ports.add(b);
+      return picks;
     }
     throw new ConcurrentModificationError(this.maxAttempts, `leasing a NAT block of ${ipText} on ${deviceId}`);
   }
@@ -156,63 +181,58 @@ export class NatLeases implements NatPortAllocator {
    * when another host holds it now (those bindings cannot be kept).
    */
   async reclaimNatBlock(deviceId: Id, ip: IpAddr, block: number): Promise<boolean> {
-    const ipText = formatIp(ip);
-    if (this.leaseMap(deviceId, ipText).has(block)) return true;
-    await this.zk.mkdirp(this.paths.natIpDir(deviceId, ipText));
+    const l = this.ipLeases(deviceId, ip);
+    if (l.ports.has(block)) return true;
+    await this.zk.mkdirp(this.paths.natIpDir(deviceId, l.ipText));
     try {
-      await this.zk.create(this.paths.natBlock(deviceId, ipText, block), Buffer.alloc(0), 'ephemeral');
+      await this.zk.create(this.paths.natBlock(deviceId, l.ipText, block), Buffer.alloc(0), 'ephemeral');
     } catch (e) {
       if (zkErrorCode(e) !== ZK_NODE_EXISTS) throw e;
       // Ours from the previous session (not expired yet) or another host's: only the former is ours to keep.
-      const cur = await this.zk.getData(this.paths.natBlock(deviceId, ipText, block));
+      const cur = await this.zk.getData(this.paths.natBlock(deviceId, l.ipText, block));
       if (cur === undefined || !cur.stat.ephemeralOwner.equals(this.zk.sessionId)) return false;
     }
-    this.leaseMap(deviceId, ipText).set(block, { block, used: new Set(), releaseTimer: undefined });
+    l.ports.add(block);
     return true;
   }
 
   /** Marks a port of one of this host's blocks in use (the shell applies the simulation's nat state change). */
   markPortUsed(deviceId: Id, ip: IpAddr, port: number): boolean {
-    const lease = this.leases.get(leaseKey(deviceId, formatIp(ip)))?.get(blockOfPort(port));
-    if (lease === undefined) return false;
-    lease.used.add(port);
-    clearTimeout(lease.releaseTimer);
-    lease.releaseTimer = undefined;
+    const l = this.leases.get(deviceId)?.get(ip);
+    if (l === undefined || !l.ports.has(blockOfPort(port))) return false;
+    l.ports.markUsed(port);
+    const timer = l.releaseTimers.get(blockOfPort(port));
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      l.releaseTimers.delete(blockOfPort(port));
+    }
+    if (this.leaseAhead && l.ahead === undefined && l.ports.freePorts <= l.spare) this.startLeaseAhead(l);
     return true;
   }
 
   /** Marks a port free; a block left with no port in use is released after releaseIdleAfterMs. */
   markPortFree(deviceId: Id, ip: IpAddr, port: number): void {
-    const ipText = formatIp(ip);
-    const lease = this.leases.get(leaseKey(deviceId, ipText))?.get(blockOfPort(port));
-    if (lease === undefined || !lease.used.delete(port) || lease.used.size > 0) return;
-    clearTimeout(lease.releaseTimer);
-    const release = (): void => {
-      void this.releaseNatBlock(deviceId, ip, lease.block).catch((err: unknown) => this.log.warn({ err, deviceId, ip: ipText, block: lease.block }, 'releasing a NAT block failed'));
-    };
-    if (this.releaseAfter <= 0) release();
-    else {
-      lease.releaseTimer = setTimeout(release, this.releaseAfter);
-      lease.releaseTimer.unref();
-    }
+    const l = this.leases.get(deviceId)?.get(ip);
+    if (l === undefined || !l.ports.markFree(port) || l.ports.get(blockOfPort(port))!.used > 0) return;
+    this.releaseWhenIdle(l, blockOfPort(port));
   }
 
   /** Gives a block back (its ports must be free) and records its last use for LRU. */
   async releaseNatBlock(deviceId: Id, ip: IpAddr, block: number): Promise<void> {
-    const ipText = formatIp(ip);
-    const m = this.leases.get(leaseKey(deviceId, ipText));
-    const lease = m?.get(block);
-    if (lease === undefined || lease.used.size > 0) return;
-    clearTimeout(lease.releaseTimer);
+    const l = this.leases.get(deviceId)?.get(ip);
+    const lease = l?.ports.get(block);
+    if (l === undefined || lease === undefined || lease.used > 0) return;
+    clearTimeout(l.releaseTimers.get(block));
+    l.releaseTimers.delete(block);
     // Forget it first so that pickPort stops choosing it while the release is in flight.
-    m?.delete(block);
-    const dir = this.paths.natIpDir(deviceId, ipText);
+    l.ports.delete(block);
+    const dir = this.paths.natIpDir(deviceId, l.ipText);
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const rec = await this.zk.getData(dir);
       if (rec === undefined) return;
       try {
         await this.zk.multi([
-          { op: 'remove', path: this.paths.natBlock(deviceId, ipText, block) },
+          { op: 'remove', path: this.paths.natBlock(deviceId, l.ipText, block) },
           { op: 'setData', path: dir, data: encodeLru({ ...decodeLru(rec.data), [block]: Date.now() }), version: rec.stat.version },
         ]);
         return;
@@ -233,40 +253,96 @@ export class NatLeases implements NatPortAllocator {
 
   // --- internals ---
 
-  private leaseMap(deviceId: Id, ipText: string): Map<number, Lease> {
-    const k = leaseKey(deviceId, ipText);
-    let m = this.leases.get(k);
-    if (m === undefined) this.leases.set(k, (m = new Map()));
-    return m;
+  private ipLeases(deviceId: Id, ip: IpAddr): IpLeases {
+    let m = this.leases.get(deviceId);
+    if (m === undefined) this.leases.set(deviceId, (m = new Map()));
+    let l = m.get(ip);
+    if (l === undefined) {
+      l = {
+        deviceId, ip, ipText: formatIp(ip), ports: new NatPortIndex(), releaseTimers: new Map(), ahead: undefined,
+        spare: NAT_BLOCK_SIZE, lastAheadAt: -Infinity, portFrom: 1, portTo: 65535,
+      };
+      m.set(ip, l);
+    }
+    return l;
+  }
+
+  private releaseWhenIdle(l: IpLeases, block: number): void {
+    clearTimeout(l.releaseTimers.get(block));
+    l.releaseTimers.delete(block);
+    const release = (): void => {
+      l.releaseTimers.delete(block);
+      void this.releaseNatBlock(l.deviceId, l.ip, block).catch((err: unknown) => this.log.warn({ err, deviceId: l.deviceId, ip: l.ipText, block }, 'releasing a NAT block failed'));
+    };
+    if (this.releaseAfter <= 0) release();
+    else {
+      const timer = setTimeout(release, this.releaseAfter);
+      timer.unref();
+      l.releaseTimers.set(block, timer);
+    }
+  }
+
+  private clearReleaseTimers(l: IpLeases): void {
+    for (const t of l.releaseTimers.values()) clearTimeout(t);
+    l.releaseTimers.clear();
+  }
+
+  /** Leases enough blocks in the background to bring the free ports to twice the spare. */
+  private startLeaseAhead(l: IpLeases): void {
+    const now = performance.now();
+    if (now - l.lastAheadAt > SPARE_DECAY_MS) l.spare = Math.max(NAT_BLOCK_SIZE, l.spare / 2);
+    l.lastAheadAt = now;
+    const count = Math.min(MAX_SPARE_BLOCKS, Math.max(1, Math.ceil((2 * l.spare - l.ports.freePorts) / NAT_BLOCK_SIZE)));
+    l.ahead = this.leaseBlocks(l, count, l.portFrom, l.portTo)
+      .then((blocks) => {
+        // Nobody may use them: they go back after the idle time like any block left empty.
+        for (const b of blocks) if (l.ports.get(b)?.used === 0) this.releaseWhenIdle(l, b);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof NatBlocksExhaustedError) this.log.warn({ deviceId: l.deviceId, ip: l.ipText }, 'no NAT block left to lease ahead');
+        else this.log.warn({ err, deviceId: l.deviceId, ip: l.ipText }, 'leasing NAT blocks ahead failed');
+      })
+      .finally(() => {
+        l.ahead = undefined;
+      });
   }
 
   /** After an expiry: take our blocks back, unless another host leased one in the meantime. */
   private async recreate(): Promise<void> {
-    for (const [k, m] of this.leases) {
-      const [deviceId, ipText] = splitKey(k);
-      for (const lease of [...m.values()]) {
-        try {
-          await this.zk.create(this.paths.natBlock(deviceId, ipText, lease.block), Buffer.alloc(0), 'ephemeral');
-        } catch (e) {
-          if (zkErrorCode(e) !== ZK_NODE_EXISTS) throw e;
-          m.delete(lease.block);
-          clearTimeout(lease.releaseTimer);
-          const lost: NatLeaseLost = { deviceId, ip: ipText, block: lease.block, usedPorts: [...lease.used].sort((a, b) => a - b) };
-          this.log.error(lost, 'NAT block lease lost during a session expiry: another host leased it');
-          for (const l of this.lostListeners) l(lost);
+    this.dirsMade.clear();
+    for (const m of this.leases.values()) {
+      for (const l of m.values()) {
+        for (const block of l.ports.blockNumbers()) {
+          try {
+            await this.zk.create(this.paths.natBlock(l.deviceId, l.ipText, block), Buffer.alloc(0), 'ephemeral');
+          } catch (e) {
+            if (zkErrorCode(e) !== ZK_NODE_EXISTS) throw e;
+            const usedPorts = l.ports.usedPorts(block);
+            l.ports.delete(block);
+            clearTimeout(l.releaseTimers.get(block));
+            l.releaseTimers.delete(block);
+            const lost: NatLeaseLost = { deviceId: l.deviceId, ip: l.ipText, block, usedPorts };
+            this.log.error(lost, 'NAT block lease lost during a session expiry: another host leased it');
+            for (const listener of this.lostListeners) listener(lost);
+          }
         }
       }
     }
   }
 }
 
-function leaseKey(deviceId: Id, ipText: string): string {
-  return `${deviceId}\u0000${ipText}`;
-}
-
-function splitKey(k: string): [Id, string] {
-  const i = k.indexOf('\u0000');
-  return [k.slice(0, i), k.slice(i + 1)];
+/**
+ * `count` of the best candidates. Racing hosts would all want the first ones: after a lost race,
+ * spread over a few more of the best.
+ */
+function pickSpread(candidates: readonly number[], count: number, attempt: number): number[] {
+  if (attempt === 1) return candidates.slice(0, count);
+  const pool = candidates.slice(0, Math.min(candidates.length, count * Math.min(attempt, 4)));
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(Math.random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  return pool.slice(0, count);
 }
 
 function decodeLru(data: Buffer): LruRecord {

@@ -62,7 +62,8 @@ const TRACKS_REFERRERS: ReadonlySet<TopologyObjectType> = new Set(['bridge', 'ro
 export class ZkTopologyCache extends TypedTopologyView {
   private readonly paths: StorePaths;
   private readonly log: Logger;
-  private readonly entries = new Map<string, Entry>();
+  /** Entries per type, then id: the simulation reads these on every hop, so no composite string key. */
+  private readonly entries = new Map<TopologyObjectType, Map<Id, Entry>>();
   private readonly byPath = new Map<string, Entry>();
   private readonly typeByDir = new Map<string, TopologyObjectType>();
   private readonly dirArmed = new Set<TopologyObjectType>();
@@ -81,7 +82,10 @@ export class ZkTopologyCache extends TypedTopologyView {
     super();
     this.paths = new StorePaths(options.root);
     this.log = storeLogger(options.logger, 'topology-cache');
-    for (const t of TOPOLOGY_OBJECT_TYPES) this.typeByDir.set(this.paths.typeDir(t), t);
+    for (const t of TOPOLOGY_OBJECT_TYPES) {
+      this.typeByDir.set(this.paths.typeDir(t), t);
+      this.entries.set(t, new Map());
+    }
     this.unsubscribe.push(zk.onWatch((e) => this.onWatch(e)));
     this.unsubscribe.push(
       zk.onState((state) => {
@@ -112,7 +116,7 @@ export class ZkTopologyCache extends TypedTopologyView {
 
   routes(routerId: Id): readonly Route[] | undefined {
     const memo = this.routesMemo.get(routerId);
-    if (memo !== undefined && this.entries.get(key('router', routerId))?.status === 'present') return memo;
+    if (memo !== undefined && this.entriesOf('router').get(routerId)?.status === 'present') return memo;
     const r = this.entry('router', routerId);
     if (r.status !== 'present' || r.referrers === undefined) return undefined;
     const learned = this.learned === undefined ? EMPTY : this.learned.routesOf(routerId);
@@ -159,7 +163,7 @@ export class ZkTopologyCache extends TypedTopologyView {
   }
 
   isLoaded(type: TopologyObjectType, id: Id): boolean {
-    return this.entries.get(key(type, id))?.loaded === true;
+    return this.entriesOf(type).get(id)?.loaded === true;
   }
 
   onChange(listener: TopologyChangeListener): () => void {
@@ -191,10 +195,21 @@ export class ZkTopologyCache extends TypedTopologyView {
     return r.status === 'present' ? r : undefined;
   }
 
+  private entriesOf(type: TopologyObjectType): Map<Id, Entry> {
+    let m = this.entries.get(type);
+    // Only for a type the list above lacks (a caller's bad type): kept apart all the same.
+    if (m === undefined) this.entries.set(type, (m = new Map()));
+    return m;
+  }
+
+  private *allEntries(): IterableIterator<Entry> {
+    for (const m of this.entries.values()) yield* m.values();
+  }
+
   /** The entry, created (and its first read started) on a miss. */
   private entry(type: TopologyObjectType, id: Id): Entry {
-    const k = key(type, id);
-    let e = this.entries.get(k);
+    const byId = this.entriesOf(type);
+    let e = byId.get(id);
     if (e === undefined) {
       let path: string;
       try {
@@ -204,11 +219,11 @@ export class ZkTopologyCache extends TypedTopologyView {
         e = newEntry(type, id, '');
         e.status = 'absent';
         e.loaded = true;
-        this.entries.set(k, e);
+        byId.set(id, e);
         return e;
       }
       e = newEntry(type, id, path);
-      this.entries.set(k, e);
+      byId.set(id, e);
       this.byPath.set(path, e);
       void this.readData(e);
     }
@@ -235,7 +250,7 @@ export class ZkTopologyCache extends TypedTopologyView {
   /** Re-reads everything held: after a reconnect the notifications of the gap may be lost. */
   private catchUp(): void {
     this.dirArmed.clear();
-    for (const e of this.entries.values()) {
+    for (const e of this.allEntries()) {
       if (e.path === '') continue;
       void this.readData(e);
       if (e.referrers !== undefined) void this.readReferrers(e);
@@ -355,7 +370,7 @@ export class ZkTopologyCache extends TypedTopologyView {
   /** Watches a type's directory while objects of that type are known absent, to load them when created. */
   private async watchTypeDir(type: TopologyObjectType): Promise<void> {
     if (this.dirArmed.has(type)) return;
-    const absent = [...this.entries.values()].filter((e) => e.type === type && e.status === 'absent' && e.path !== '');
+    const absent = [...this.entriesOf(type).values()].filter((e) => e.status === 'absent' && e.path !== '');
     if (absent.length === 0) return;
     this.dirArmed.add(type);
     try {
@@ -386,10 +401,6 @@ export class ZkTopologyCache extends TypedTopologyView {
     const listeners = this.changeListeners;
     for (const c of changes) for (const l of listeners) l(c);
   }
-}
-
-function key(type: TopologyObjectType, id: Id): string {
-  return `${type}\u0000${id}`;
 }
 
 function newEntry(type: TopologyObjectType, id: Id, path: string): Entry {

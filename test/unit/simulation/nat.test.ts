@@ -147,7 +147,7 @@ describe('dynamic SNAT', () => {
     state.portsLeft = 0;
     const { verdict, ctx } = sim(post, 'post', out, state);
     expect(verdict).toBe('notYet');
-    expect(ctx.missing).toEqual([{ kind: 'natBlock', deviceId: 'edge', ip: ip(T) }]);
+    expect(ctx.missing).toEqual([{ kind: 'natBlock', deviceId: 'edge', ip: ip(T), portFrom: 1024, portTo: 65535 }]);
     expect(ctx.stateChanges).toEqual([]);
     expect(ctx.actions).toEqual([]);
   });
