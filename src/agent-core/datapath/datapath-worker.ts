@@ -47,6 +47,11 @@ class Outbox<T> {
     }
   }
 
+  /** Items that may still be added before the limit drops them. */
+  room(): number {
+    return Math.max(0, this.limit - this.inFlight - this.pending.length);
+  }
+
   flush(): void {
     this.#scheduled = false;
     if (this.pending.length === 0) return;
@@ -99,10 +104,12 @@ async function main(): Promise<void> {
       recvBufferSize: t.recvBufferSize, sendBufferSize: t.sendBufferSize,
     });
     tunnel.onError((err) => post({ t: 'error', error: serializeError(err) }));
+    const upcalls = new Outbox<DpUpcall>(start.maxUpcallsInFlight, postUpcalls);
+    // The engine asks for room before it copies a missed frame: a full queue costs no copy.
     datapath = new InProcessDatapath({
       tunnel, afPacket: start.afPacket, maxPendingUpcalls: start.maxPendingUpcalls, expireIntervalMs: start.expireIntervalMs,
+      upcallRoom: () => upcalls.room(),
     });
-    const upcalls = new Outbox<DpUpcall>(start.maxUpcallsInFlight, postUpcalls);
     const flowState = new Outbox<DpFlowStateDatagram>(start.maxFlowStateInFlight, postFlowState);
     datapath.onUpcall((batch) => upcalls.add(batch));
     datapath.onFlowState((d) => flowState.add([d]));
