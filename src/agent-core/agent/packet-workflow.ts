@@ -61,7 +61,7 @@ export interface SimulatedMiss {
   readonly kind: 'simulatedMiss';
   readonly result: SimulationResult;
   readonly walks: readonly GeneratedWalk[];
-  /** Flow tags the state changes made stale (already dropped from this workflow's own table). */
+  /** Flow tags the state changes of the packet and of its generated packets made stale (already dropped from this workflow's own table). */
   readonly stale: readonly string[];
 }
 
@@ -143,7 +143,8 @@ export class PacketWorkflow {
     // invalidate the flow it is about to install.
     const stale = this.tables.apply(result.stateChanges, now);
     this.invalidateFlows(stale);
-    return { kind: 'simulatedMiss', result, walks: this.walkGenerated(result, now), stale };
+    // The generated packets' state (an ARP reply learned on the way) makes flows stale too.
+    return { kind: 'simulatedMiss', result, walks: this.walkGenerated(result, now, stale), stale };
   }
 
   /** A topology or table change: drop the flows that depend on it. */
@@ -164,14 +165,17 @@ export class PacketWorkflow {
     return byState + this.flows.expire(now).length;
   }
 
-  private walkGenerated(result: SimulationResult, now: number): GeneratedWalk[] {
+  /** Walks the generated packets; the tags their state changes make stale are added to `stale`. */
+  private walkGenerated(result: SimulationResult, now: number, stale: string[] = []): GeneratedWalk[] {
     const walked: GeneratedWalk[] = [];
     const queue = [...result.generated];
     for (let walks = 0; queue.length > 0 && walks < MAX_GENERATED_WALKS; walks++) {
       const g = queue.shift()!;
       this.counters.generated++;
       const r = simulateGenerated(g.frame, g.egressPortId, this.views);
-      this.invalidateFlows(this.tables.apply(r.stateChanges, now));
+      const walkStale = this.tables.apply(r.stateChanges, now);
+      this.invalidateFlows(walkStale);
+      stale.push(...walkStale);
       queue.push(...r.generated);
       walked.push({ result: r, outputs: executeActions(g.frame, r.actions) });
     }

@@ -1,6 +1,8 @@
 // The agent's packet workflow on the lab world: what a disposition reports (installed flow, generated
 // walks apart from the frame's own outputs) and how invalidations are counted (DESIGN: The packet's way).
 import { LocalTables, PacketWorkflow } from '../../../src/agent-core/agent/index.js';
+import { parseIp } from '../../../src/agent-core/packet/index.js';
+import { arpTag } from '../../../src/agent-core/simulation/index.js';
 import { InMemoryTopology } from '../../../src/agent-core/topology/index.js';
 import { LAB, buildLabTopology } from '../../../src/gateway/lab/lab-topology.js';
 import { mac, udp } from '../simulation/sim-test-kit.js';
@@ -76,5 +78,17 @@ describe('LocalTables accessors the harness reads', () => {
     expect(t.snatPortsInUse('r1', 10)).toEqual([]);
     t.expire(1000);
     expect(t.snatPortsInUse('r1', 9)).toEqual([1000]);
+  });
+});
+
+describe('PacketWorkflow.simulateMiss', () => {
+  it('reports as stale the tags of state its generated packets taught (an interior ARP resolved on the way)', () => {
+    const { w } = lab();
+    // The provider router must resolve the tenant's transit address: its ARP request is answered
+    // inside the same simulation's walks, and the entry it learns is new state.
+    const frame = udp({ srcMac: mac(LAB.uplinkA.peerMac), dstMac: mac(LAB.uplinkA.mac), src: LAB.internetHost, dst: LAB.floatingIp });
+    const miss = w.simulateMiss(frame, LAB.uplinkA.port, 0);
+    if (miss.kind !== 'simulatedMiss') throw new Error(miss.kind);
+    expect(miss.stale).toContain(arpTag(LAB.provider, parseIp('198.18.0.2')!));
   });
 });
