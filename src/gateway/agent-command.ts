@@ -59,6 +59,10 @@ export async function runAgent(configPath: string): Promise<number> {
     await agent.stop().catch(() => undefined);
     return 1;
   }
+  if (config.bgp !== undefined || config.uplinks.some((u) => u.peers.length > 0)) {
+    // The BGP role (src/bgp) is not wired into the agent yet: say so rather than look like it peers.
+    logger.warn('the bgp section and uplink peers are validated but this agent does not run gobgpd yet');
+  }
   // A line on stdout when ready: scripts and tests wait for it.
   process.stdout.write(`tollgate agent ${config.host.id} ready\n`);
   return new Promise<number>((resolve) => {
