@@ -12,6 +12,7 @@ export { planPeers, type PeerPlan } from './peer-plan.js';
 export { PeerReconciler } from './peer-reconciler.js';
 export { RouteImporter, type LearnedRoutesSink, type RouteImporterOptions } from './route-importer.js';
 export { RouteExporter } from './route-exporter.js';
+export { advertisedPrefixes, type AdvertisedPrefixes, type SkippedPrefix } from './advertised-prefixes.js';
 export { LearnedRouteTable, type ImportPeer, type ImportDelta } from './learned-route-table.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export type * from './gobgp-api-types.js';

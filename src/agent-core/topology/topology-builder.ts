@@ -77,6 +77,8 @@ export interface RouteOptions {
   readonly nextHop?: Route['nextHop'];
   readonly weight?: number;
   readonly origin?: Route['origin'];
+  /** Announce the prefix over BGP (provider router static routes). */
+  readonly advertise?: boolean;
 }
 
 export interface ChainOptions {

@@ -155,6 +155,11 @@ export interface Route {
   /** Lower wins among equal prefixes; equal weights make an ECMP group. */
   readonly weight: number;
   readonly origin: 'static' | 'bgp';
+  /**
+   * Announce this prefix to the uplinks' BGP peers; meaningful on a provider router's static routes
+   * (a blackhole aggregate is the usual way to announce a whole range). Never set on 'bgp' routes.
+   */
+  readonly advertise?: boolean;
 }
 
 export type TopologyObject = Bridge | Router | Port | Chain | Rule | PortGroup | Route;

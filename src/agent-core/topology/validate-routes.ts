@@ -1,4 +1,4 @@
-// Validation of routes (prefixes, next hops, gateways, weights) and port groups.
+// Validation of routes (prefixes, next hops, gateways, weights, advertise) and port groups.
 // DESIGN: Virtual topology (Router routes, Port group / ingress set).
 import { formatCidr, isIp6, maskIp, type Cidr } from '../packet/addr.js';
 import {
@@ -36,6 +36,19 @@ export function validateRoute(r: Route, view: TopologyView | undefined, sink: Is
   }
   if (typeof r.weight !== 'number' || !Number.isFinite(r.weight)) sink.add('weight', `${show(r.weight)} is not a number`);
   else if (r.weight < 0) sink.add('weight', `${r.weight} is negative; weights are 0 or more (lower wins)`);
+  checkAdvertise(r, sink);
+}
+
+/** Only routes this network owns are announced: re-announcing a learned (bgp) route would echo it upstream. */
+function checkAdvertise(r: Route, sink: IssueSink): void {
+  if (r.advertise === undefined) return;
+  if (typeof r.advertise !== 'boolean') {
+    sink.add('advertise', `${show(r.advertise)} is not true or false`);
+    return;
+  }
+  if (r.advertise && r.origin === 'bgp') {
+    sink.add('advertise', 'is true on a route learned over BGP (origin "bgp"); only static routes are announced');
+  }
 }
 
 /** A route prefix: a valid CIDR with no host bits, so that the stored text is the prefix it matches. */

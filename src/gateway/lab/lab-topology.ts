@@ -57,9 +57,9 @@ export function buildLabTopology(opts: LabTopologyOptions = {}): TopologyObject[
   b.route(LAB.provider, '0.0.0.0/0', { id: 'provider-default-a', egressPort: upA, gateway: LAB.uplinkA.peer });
   b.route(LAB.provider, '0.0.0.0/0', { id: 'provider-default-b', egressPort: upB, gateway: LAB.uplinkB.peer });
   b.route(LAB.provider, '::/0', { id: 'provider-default-v6', egressPort: upA, gateway: LAB.uplinkV6.peer });
-  b.route(LAB.provider, LAB.floatingRange, { id: 'provider-floating', egressPort: pt, gateway: '198.18.0.2' });
-  b.route(LAB.provider, '2001:db8:1::/64', { id: 'provider-net-a-v6', egressPort: pt, gateway: '2001:db8:fe::2' });
-  b.route(LAB.provider, '2001:db8:2::/64', { id: 'provider-net-b-v6', egressPort: pt, gateway: '2001:db8:fe::2' });
+  b.route(LAB.provider, LAB.floatingRange, { id: 'provider-floating', advertise: true, egressPort: pt, gateway: '198.18.0.2' });
+  b.route(LAB.provider, '2001:db8:1::/64', { id: 'provider-net-a-v6', advertise: true, egressPort: pt, gateway: '2001:db8:fe::2' });
+  b.route(LAB.provider, '2001:db8:2::/64', { id: 'provider-net-b-v6', advertise: true, egressPort: pt, gateway: '2001:db8:fe::2' });
   b.route(LAB.tenant, '0.0.0.0/0', { id: 'tenant-default', egressPort: tt, gateway: '198.18.0.1' });
   // Floating and SNAT addresses nothing translated: answer unreachable instead of bouncing the
   // packet back to the provider router (which routes the range here) until the loop guard.

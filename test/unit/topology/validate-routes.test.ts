@@ -77,6 +77,22 @@ describe('routes', () => {
     expectIssue(validateObject(route({ nextHop: 'gateway' as Route['nextHop'] })), 'nextHop "gateway" is not one of port, blackhole, reject');
     expectIssue(validateObject(route({ origin: 'ospf' as Route['origin'] })), 'origin "ospf" is not one of static, bgp');
   });
+
+  it('accepts advertise on static routes of any next hop', () => {
+    expect(validateObject(route({ advertise: true }), view())).toEqual([]);
+    expect(validateObject(route({ advertise: false, origin: 'bgp' }), view())).toEqual([]);
+    expect(validateObject(route({ advertise: true, nextHop: 'blackhole', egressPortId: undefined }), view())).toEqual([]);
+    expect(validateObject(route({ advertise: true, nextHop: 'reject', egressPortId: undefined, dst: '2001:db8::/32' }), view())).toEqual([]);
+  });
+
+  it('refuses advertise that is not a boolean, or set on a route learned over BGP', () => {
+    expectIssue(validateObject(route({ advertise: 'yes' as unknown as boolean })), 'route rt1: advertise "yes" is not true or false');
+    expectIssue(validateObject(route({ advertise: null as unknown as boolean })), 'advertise null is not true or false');
+    expectIssue(
+      validateObject(route({ advertise: true, origin: 'bgp' })),
+      'route rt1: advertise is true on a route learned over BGP (origin "bgp"); only static routes are announced',
+    );
+  });
 });
 
 describe('port groups', () => {
@@ -129,6 +145,8 @@ describe('whole topology', () => {
         chainId: fc.anything(),
         routerId: fc.anything(),
         jumpChainId: fc.anything(),
+        origin: fc.constantFrom('static', 'bgp', 'x'),
+        advertise: fc.anything(),
       },
       { requiredKeys: ['type', 'id'] },
     );
