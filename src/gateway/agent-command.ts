@@ -5,7 +5,13 @@ import { pino, type Logger } from 'pino';
 import { Agent, type AgentOptions } from '../agent-core/agent/agent.js';
 import { TopologyStore } from '../agent-core/store/index.js';
 import { ConfigError, loadConfig, type TollgateConfig } from './config/index.js';
+import { BgpGateway } from './bgp/bgp-gateway.js';
 import { reconcileUplinks } from './uplinks.js';
+
+/** The agent's optional roles, replaced on reload. */
+interface Roles {
+  bgp: BgpGateway | undefined;
+}
 
 /** Every port this host binds: the configured bindings and the uplinks' ports. */
 export function bindingsOf(config: TollgateConfig): { portId: string; ifname: string; netns?: string }[] {
@@ -59,9 +65,13 @@ export async function runAgent(configPath: string): Promise<number> {
     await agent.stop().catch(() => undefined);
     return 1;
   }
-  if (config.bgp !== undefined || config.uplinks.some((u) => u.peers.length > 0)) {
-    // The BGP role (src/bgp) is not wired into the agent yet: say so rather than look like it peers.
-    logger.warn('the bgp section and uplink peers are validated but this agent does not run gobgpd yet');
+  const roles: Roles = { bgp: undefined };
+  try {
+    roles.bgp = await BgpGateway.start(agent, config, logger);
+  } catch (err) {
+    logger.fatal({ err }, `the BGP role could not start: ${(err as Error).message}`);
+    await agent.stop().catch(() => undefined);
+    return 1;
   }
   // A line on stdout when ready: scripts and tests wait for it.
   process.stdout.write(`tollgate agent ${config.host.id} ready\n`);
@@ -71,7 +81,9 @@ export async function runAgent(configPath: string): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping');
-      agent.stop().then(
+      // gobgpd goes first: peers see a Cease and withdraw while the datapath still forwards.
+      const bgpStopped = roles.bgp?.stop() ?? Promise.resolve();
+      bgpStopped.then(() => agent.stop()).then(
         () => {
           // Whatever handle a library leaves open must not keep a stopped agent alive.
           setTimeout(() => process.exit(0), 2000).unref();
@@ -85,21 +97,22 @@ export async function runAgent(configPath: string): Promise<number> {
     };
     // SIGUSR2 prints the agent's counters as one JSON line (until the REST API serves them).
     process.on('SIGUSR2', () => {
-      void agent.datapath.stats().then((datapath) => {
-        process.stdout.write(`${JSON.stringify({ status: { ...agent.status(), datapath } })}\n`);
+      void Promise.all([agent.datapath.stats(), roles.bgp?.status()]).then(([datapath, bgp]) => {
+        process.stdout.write(`${JSON.stringify({ status: { ...agent.status(), datapath, ...(bgp !== undefined && { bgp }) } })}\n`);
       });
     });
-    // SIGHUP re-reads the config and applies what can change at run time: the port bindings.
+    // SIGHUP re-reads the config and applies what can change at run time: bindings, uplinks, BGP.
+    let reloading: Promise<void> = Promise.resolve();
     process.on('SIGHUP', () => {
-      void reload(configPath, agent, logger);
+      reloading = reloading.then(() => reload(configPath, agent, roles, logger));
     });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
 }
 
-/** Binds ports added to the config and unbinds those removed; other changes need a restart (logged). */
-async function reload(configPath: string, agent: Agent, logger: Logger): Promise<void> {
+/** Binds ports added to the config and unbinds those removed, then reloads the BGP role; other changes need a restart. */
+async function reload(configPath: string, agent: Agent, roles: Roles, logger: Logger): Promise<void> {
   let config: TollgateConfig;
   try {
     config = await loadConfig(configPath);
@@ -124,8 +137,29 @@ async function reload(configPath: string, agent: Agent, logger: Logger): Promise
     if (b !== undefined) continue;
     await agent.bindPort(w.portId, w.ifname, w.netns).catch((err: unknown) => logger.error({ err, port: w.portId, ifname: w.ifname }, 'reload: binding failed'));
   }
+  await reloadBgp(agent, roles, config, logger);
   logger.info({ bindings: agent.bindings.all().length }, 'reloaded the config');
   process.stdout.write(`tollgate agent reloaded ${agent.bindings.all().length} bindings\n`);
+}
+
+/** The BGP role follows the config: started, reloaded as a difference, restarted, or stopped. */
+async function reloadBgp(agent: Agent, roles: Roles, config: TollgateConfig, logger: Logger): Promise<void> {
+  try {
+    const current = roles.bgp;
+    if (current !== undefined && config.bgp !== undefined && current.canReload(config)) {
+      const result = await current.reload(config);
+      logger.info({ result: typeof result === 'string' ? result : { added: result.add.length, removed: result.remove.length, replaced: result.replace.length, tuned: result.tune.length, unchanged: result.unchanged.length } }, 'reload: BGP applied');
+      return;
+    }
+    if (current !== undefined) {
+      logger.warn(config.bgp === undefined ? 'reload: the bgp section is gone: stopping the BGP role' : 'reload: gobgpd\'s namespace, binary or socket changed: restarting the BGP role');
+      roles.bgp = undefined;
+      await current.stop();
+    }
+    roles.bgp = await BgpGateway.start(agent, config, logger);
+  } catch (err) {
+    logger.error({ err }, `reload: the BGP role failed: ${(err as Error).message}`);
+  }
 }
 
 /** Uplinks into the store (port, binding, ingress set), then their ports bound here. */

@@ -8,13 +8,15 @@ import { InProcessDatapath } from '../datapath/in-process-datapath.js';
 import { WorkerDatapath } from '../datapath/worker-datapath.js';
 import { openVxlanTunnel } from '../datapath/vxlan-tunnel.js';
 import { openGreTunnel } from '../datapath/gre-tunnel.js';
-import { formatIp, VXLAN_PORT_TOLLGATE, type IpAddr, type Mac } from '../packet/index.js';
+import { inPortTag } from '../datapath/in-process-datapath.js';
+import { extractFlowKey, formatIp, KEY_WORDS, VXLAN_PORT_TOLLGATE, type FieldMask, type IpAddr, type Mac } from '../packet/index.js';
 import type { SimulationResult, StateChange } from '../simulation/index.js';
 import {
   ArpTable, HostState, HostStateView, MacTable, NatLeases, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
 } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
+import { BGP_TCP_PORT, ControlPorts, controlTag, FROM_CONTROL_MASK, steerUplinkFrame, type ControlPort } from './control-ports.js';
 import { bindingTag, hostTag, resolveEgress, type BindingView } from './egress-resolver.js';
 import { FlowStatePusher, type FlowStatePusherOptions } from './flow-state-pusher.js';
 import { LocalTables } from './local-tables.js';
@@ -68,6 +70,10 @@ export interface AgentCounters {
   unboundOutputs: number;
   storeWriteErrors: number;
   stateImported: number;
+  /** Frames from uplinks steered (or copied) to their control port (BGP, ARP, ND). */
+  toControl: number;
+  /** Frames a control port sent out of its uplink. */
+  fromControl: number;
 }
 
 /** A datapath call of a slice of simulations, held back until the slice's flow state has been sent (flushSlice). */
@@ -93,10 +99,12 @@ const STATE_SAVE_MS = 1000;
 export class Agent {
   readonly counters: AgentCounters = {
     upcalls: 0, upcallsShed: 0, simulations: 0, installs: 0, parked: 0, reSimulated: 0, givenUp: 0, malformed: 0, unknownPortUpcalls: 0,
-    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0,
+    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0, toControl: 0, fromControl: 0,
   };
   readonly local = new LocalTables();
   readonly bindings = new PortBindings();
+  /** Uplinks' control-plane ports (gobgpd's veths), see control-ports.ts. */
+  readonly controls = new ControlPorts();
   private readonly log: Logger;
   private readonly waiting: WaitingRoom<ParkedPacket>;
   private readonly loader: MissingLoader;
@@ -112,6 +120,7 @@ export class Agent {
   private draining = false;
   private readonly held: HeldCall[] = [];
   private lastStateSave = 0;
+  private readonly steerKey = new Float64Array(KEY_WORDS);
   private saving = false;
 
   private constructor(
@@ -249,6 +258,37 @@ export class Agent {
     this.invalidate([bindingTag(portId)]);
   }
 
+  /**
+   * Opens `ifname` as the control port of the bound uplink `uplinkPortId`: BGP to the uplink's
+   * `addresses` goes there, ARP and ND are copied there, and what it sends leaves by the uplink.
+   */
+  async attachControlPort(uplinkPortId: Id, ifname: string, addresses: readonly IpAddr[], opts: { netns?: string; tcpPorts?: readonly number[] } = {}): Promise<ControlPort> {
+    if (this.controls.ofUplink(uplinkPortId) !== undefined) throw new Error(`uplink ${uplinkPortId} has a control port already`);
+    const dpPort = this.bindings.reserveDpPort();
+    try {
+      await this.datapath.addPort(dpPort, opts.netns === undefined ? { kind: 'netdev', ifname } : { kind: 'netdev', ifname, netns: opts.netns });
+    } catch (e) {
+      this.bindings.releaseDpPort(dpPort);
+      throw e;
+    }
+    const cp: ControlPort = { uplinkPortId, dpPort, ifname, netns: opts.netns, addresses: [...addresses], tcpPorts: [...(opts.tcpPorts ?? [BGP_TCP_PORT])] };
+    this.controls.add(cp);
+    // Flows learnt on the uplink before may be general enough to swallow BGP: simulate them again.
+    const uplink = this.bindings.ofPort(uplinkPortId);
+    if (uplink !== undefined) this.invalidate([inPortTag(uplink.dpPort)]);
+    this.log.info({ uplinkPortId, ifname, dpPort }, 'control port attached to the uplink');
+    return cp;
+  }
+
+  async detachControlPort(uplinkPortId: Id): Promise<void> {
+    const cp = this.controls.remove(uplinkPortId);
+    if (cp === undefined) return;
+    const uplink = this.bindings.ofPort(uplinkPortId);
+    this.invalidate([controlTag(uplinkPortId), ...(uplink === undefined ? [] : [inPortTag(uplink.dpPort)])]);
+    await this.datapath.removePort(cp.dpPort);
+    this.bindings.releaseDpPort(cp.dpPort);
+  }
+
   status(): {
     hostId: Id; counters: AgentCounters; waiting: number; waitingRoom: WaitingRoomCounters; tables: ReturnType<LocalTables['counts']>;
     push: ReturnType<FlowStatePusher['counters']>;
@@ -354,8 +394,30 @@ export class Agent {
   private handleUpcall(frame: Uint8Array, dpPort: number, now: number, attempt: number): void {
     const binding = this.bindings.ofDpPort(dpPort);
     if (binding === undefined) {
-      this.counters.unknownPortUpcalls++;
+      const cp = this.controls.ofDpPort(dpPort);
+      if (cp !== undefined) this.fromControlPort(frame, dpPort, cp);
+      else this.counters.unknownPortUpcalls++;
       return;
+    }
+    let extraMask: FieldMask = 0;
+    let install = true;
+    const cp = this.controls.ofUplink(binding.portId);
+    if (cp !== undefined) {
+      if (!extractFlowKey(frame, dpPort, 0, this.steerKey)) {
+        this.counters.malformed++;
+        return;
+      }
+      const steer = steerUplinkFrame(this.steerKey, cp);
+      if (steer.kind === 'control') {
+        this.toControlPort(frame, cp, { mask: steer.mask, tags: [controlTag(cp.uplinkPortId), bindingTag(cp.uplinkPortId)] });
+        return;
+      }
+      if (steer.kind === 'copy') {
+        if (attempt === 0) this.toControlPort(frame, cp, undefined);
+        install = false;
+      } else {
+        extraMask = steer.extraMask;
+      }
     }
     const miss = this.workflow.simulateMiss(frame, binding.portId, now, dpPort);
     if (miss.kind === 'malformed') {
@@ -391,17 +453,47 @@ export class Agent {
     }
     this.counters.unboundOutputs += egress.unbound.length;
     this.pushState(binding.portId, result);
-    if (result.installFlow) {
+    if (result.installFlow && install) {
       this.held.push({
         op: 'install',
         flow: {
-          key: result.match.orig, mask: result.match.seen, actions: egress.actions, tags: [...result.tags, ...egress.tags],
+          key: result.match.orig, mask: result.match.seen | extraMask, actions: egress.actions, tags: [...result.tags, ...egress.tags],
           timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.error : FLOW_TIMEOUTS[result.expiry],
         },
       });
       this.counters.installs++;
     }
     if (egress.actions.some((a) => a.kind === 'output' || a.kind === 'tunnel')) this.held.push({ op: 'execute', frame, actions: egress.actions });
+  }
+
+  /** A frame from an uplink to its control port; with `flow`, later ones go there in the fast path. */
+  private toControlPort(frame: Uint8Array, cp: ControlPort, flow: { mask: FieldMask; tags: string[] } | undefined): void {
+    const actions: DpAction[] = [{ kind: 'output', port: cp.dpPort }];
+    if (flow !== undefined) {
+      this.held.push({ op: 'install', flow: { key: this.steerKey.slice(), mask: flow.mask, actions, tags: flow.tags, timeouts: FLOW_TIMEOUTS.normal } });
+    }
+    this.held.push({ op: 'execute', frame, actions });
+    this.counters.toControl++;
+  }
+
+  /** Whatever the control port sends leaves by its uplink, as it is. */
+  private fromControlPort(frame: Uint8Array, dpPort: number, cp: ControlPort): void {
+    const uplink = this.bindings.ofPort(cp.uplinkPortId);
+    if (uplink === undefined) {
+      this.counters.unboundOutputs++;
+      return;
+    }
+    if (!extractFlowKey(frame, dpPort, 0, this.steerKey)) {
+      this.counters.malformed++;
+      return;
+    }
+    const actions: DpAction[] = [{ kind: 'output', port: uplink.dpPort }];
+    this.held.push({
+      op: 'install',
+      flow: { key: this.steerKey.slice(), mask: FROM_CONTROL_MASK, actions, tags: [controlTag(cp.uplinkPortId), bindingTag(cp.uplinkPortId)], timeouts: FLOW_TIMEOUTS.normal },
+    });
+    this.held.push({ op: 'execute', frame, actions });
+    this.counters.fromControl++;
   }
 
   /**

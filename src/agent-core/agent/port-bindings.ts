@@ -20,6 +20,8 @@ const MAX_KEY = TUNNEL_KEY_TRACE_BIT - 1;
 export class PortBindings {
   private readonly byPort = new Map<Id, PortBinding>();
   private readonly byDpPort = new Map<number, PortBinding>();
+  /** Datapath port numbers taken by interfaces that are not virtual ports (control ports). */
+  private readonly reserved = new Set<number>();
   private nextDpPort = 1;
 
   bind(portId: Id, ifname: string, netns?: string): PortBinding {
@@ -54,11 +56,22 @@ export class PortBindings {
     return [...this.byPort.values()];
   }
 
+  /** A datapath port number for an interface that binds no virtual port (it gets no tunnel key). */
+  reserveDpPort(): number {
+    const n = this.allocate();
+    this.reserved.add(n);
+    return n;
+  }
+
+  releaseDpPort(n: number): void {
+    this.reserved.delete(n);
+  }
+
   private allocate(): number {
     for (let i = 0; i < MAX_KEY; i++) {
       const n = this.nextDpPort;
       this.nextDpPort = n >= MAX_KEY ? 1 : n + 1;
-      if (!this.byDpPort.has(n)) return n;
+      if (!this.byDpPort.has(n) && !this.reserved.has(n)) return n;
     }
     throw new Error('no datapath port numbers left');
   }

@@ -1,6 +1,6 @@
 // Turns validated, schema-defaulted data into the frozen TollgateConfig: fills the defaults that
 // depend on other fields (bind address, keepalive, families), lists addresses, reads the key file.
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { addressFamily } from './formats.js';
 import { type FieldProblem } from './problems.js';
 import { type AddressFamily, type TollgateConfig } from './types.js';
@@ -24,6 +24,11 @@ export function buildConfig(data: Obj, configFile: string, readKeyFile: ReadKeyF
   const host = data.host as Obj;
   const tunnel = data.tunnel as Obj;
   tunnel.bindAddress ??= host.tunnelIp;
+  if (data.bgp !== undefined) {
+    const bgp = data.bgp as Obj;
+    bgp.namespace ??= `tollgate-bgp-${host.id as string}`;
+    (bgp.gobgpd as Obj).socket ??= join((data.flowState as Obj).stateDir as string, 'gobgpd.sock');
+  }
   for (const uplink of data.uplinks as Obj[]) {
     const port = uplink.port as Obj;
     if (typeof port.address === 'string') port.address = [port.address];

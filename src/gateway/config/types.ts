@@ -51,7 +51,8 @@ export interface ApiConfig {
 export interface GobgpdConfig {
   readonly binary: string;
   readonly protoDir: string;
-  readonly apiPort: number;
+  /** gobgpd's gRPC API (a unix socket: gobgpd runs in its own network namespace). */
+  readonly socket: string;
 }
 
 export interface BgpConfig {
@@ -59,6 +60,8 @@ export interface BgpConfig {
   readonly routerId: string;
   /** -1 = do not listen. */
   readonly listenPort: number;
+  /** Network namespace gobgpd runs in, with a veth per uplink (default tollgate-bgp-<host.id>). */
+  readonly namespace: string;
   readonly gobgpd: GobgpdConfig;
 }
 

@@ -38,7 +38,8 @@ describe('config defaults', () => {
       asn: 64512,
       routerId: '192.0.2.1',
       listenPort: 179,
-      gobgpd: { binary: '/usr/bin/gobgpd', protoDir: '/usr/share/gocode/src/github.com/osrg/gobgp/api', apiPort: 50051 },
+      namespace: 'tollgate-bgp-gw1',
+      gobgpd: { binary: '/usr/bin/gobgpd', protoDir: '/usr/share/gocode/src/github.com/osrg/gobgp/api', socket: '/var/lib/tollgate/gobgpd.sock' },
     });
   });
 

@@ -22,7 +22,7 @@ const TYPE_KEYS: KeyTree<TollgateConfig> = {
   flowState: { push: true, clusterKey: true, clusterKeyFile: true, stateDir: true },
   bindings: { port: true, interface: true, netns: true },
   api: { listen: true, token: true },
-  bgp: { asn: true, routerId: true, listenPort: true, gobgpd: { binary: true, protoDir: true, apiPort: true } },
+  bgp: { asn: true, routerId: true, listenPort: true, namespace: true, gobgpd: { binary: true, protoDir: true, socket: true } },
   uplinks: {
     name: true,
     interface: true,

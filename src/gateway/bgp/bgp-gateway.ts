@@ -1,0 +1,165 @@
+// The BGP role inside `tollgate agent` (DESIGN: BGP; Gateway roles): gobgpd runs in its own network
+// namespace with one veth per peering uplink carrying that uplink's addresses and MAC; the agent
+// opens the veth's outer end as the uplink's control port, so BGP and ARP/ND on the AF_PACKET uplink
+// reach gobgpd and its answers leave by the uplink. Learned routes go into the store per provider
+// router; the routers' prefixes marked for advertisement (and the uplinks' `advertise` lists) are
+// announced and kept in sync with the topology. Reloads are applied as differences.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Agent } from '../../agent-core/agent/agent.js';
+import type { Id } from '../../agent-core/topology/index.js';
+import { advertisedPrefixes, BgpRole, type BgpStatus, type PeerPlan } from '../../bgp/index.js';
+import type { TollgateConfig, UplinkConfig } from '../config/index.js';
+import { BgpNamespace } from './bgp-namespace.js';
+import { bgpRoleConfigOf, peeringUplinks, uplinkAddresses } from './bgp-settings.js';
+import { RoutesByRouter } from './routes-by-router.js';
+
+/** Topology changes to advertised routes settle this long before the announced set is recomputed. */
+const ADVERTISE_SETTLE_MS = 100;
+
+export interface BgpGatewayStatus extends BgpStatus {
+  readonly namespace: string;
+  readonly controlPorts: readonly { readonly uplinkPortId: Id; readonly ifname: string }[];
+}
+
+export class BgpGateway {
+  private readonly log: Logger;
+  /** What each peering uplink's control link was built from (a change rebuilds it). */
+  private readonly built = new Map<Id, string>();
+  private readonly offTopology: () => void;
+  private advertiseTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly agent: Agent,
+    private config: TollgateConfig,
+    private readonly ns: BgpNamespace,
+    private readonly routes: RoutesByRouter,
+    private readonly role: BgpRole,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'bgp-gateway' });
+    this.offTopology = agent.topology.onChange((c) => {
+      // Learned routes change under every import batch: only stored (static) routes are advertised.
+      if (c.objectType === 'route' && !c.id.startsWith('bgp:')) this.scheduleAdvertise();
+    });
+  }
+
+  /** Starts the role when the config has a `bgp` section; undefined otherwise. Throws if gobgpd cannot start. */
+  static async start(agent: Agent, config: TollgateConfig, logger: Logger): Promise<BgpGateway | undefined> {
+    const roleConfig = bgpRoleConfigOf(config);
+    if (roleConfig === undefined || config.bgp === undefined) return undefined;
+    const ns = await BgpNamespace.create(config.bgp.namespace, config.host.id);
+    const routes = new RoutesByRouter({ zk: agent.zk, hostId: config.host.id, root: config.zookeeper.root, logger });
+    mkdirSync(dirname(config.bgp.gobgpd.socket), { recursive: true });
+    const role = new BgpRole({
+      gobgpd: { binary: config.bgp.gobgpd.binary, protoDir: config.bgp.gobgpd.protoDir, api: { socket: config.bgp.gobgpd.socket }, netns: ns.name },
+      routes,
+      logger,
+    });
+    const gw = new BgpGateway(agent, config, ns, routes, role, logger);
+    try {
+      await gw.syncUplinks(config);
+      await role.start(roleConfig);
+      await gw.advertiseNow();
+    } catch (e) {
+      await gw.stop().catch(() => undefined);
+      throw e;
+    }
+    gw.log.info({ namespace: ns.name, peers: roleConfig.peers.length }, 'BGP role started');
+    return gw;
+  }
+
+  /** Applies a changed config: control links, peers (as a difference) and the advertised set. */
+  async reload(config: TollgateConfig): Promise<PeerPlan | 'restarted' | 'deferred'> {
+    const roleConfig = bgpRoleConfigOf(config);
+    if (roleConfig === undefined) throw new Error('BgpGateway.reload without a bgp section: stop the role instead');
+    this.config = config;
+    await this.syncUplinks(config);
+    const result = await this.role.reload(roleConfig);
+    await this.advertiseNow();
+    return result;
+  }
+
+  /** Whether a reload can apply `next`, or the role must be stopped and started again. */
+  canReload(next: TollgateConfig): boolean {
+    return next.bgp !== undefined && next.bgp.namespace === this.config.bgp?.namespace &&
+      next.bgp.gobgpd.binary === this.config.bgp.gobgpd.binary && next.bgp.gobgpd.protoDir === this.config.bgp.gobgpd.protoDir &&
+      next.bgp.gobgpd.socket === this.config.bgp.gobgpd.socket;
+  }
+
+  async status(): Promise<BgpGatewayStatus> {
+    const s = await this.role.status();
+    const controlPorts = this.agent.controls.all().map((c) => ({ uplinkPortId: c.uplinkPortId, ifname: c.ifname }));
+    return { ...s, namespace: this.ns.name, controlPorts };
+  }
+
+  /** gobgpd's PID (tests and diagnostics). */
+  get gobgpdPid(): number | undefined {
+    return this.role.gobgpdPid;
+  }
+
+  /** Stops gobgpd (peers see a Cease), withdraws the learned routes, removes the namespace. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.offTopology();
+    if (this.advertiseTimer !== undefined) clearTimeout(this.advertiseTimer);
+    await this.role.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the BGP role failed'));
+    for (const uplinkPortId of [...this.built.keys()]) await this.agent.detachControlPort(uplinkPortId).catch(() => undefined);
+    this.built.clear();
+    await this.ns.destroy();
+    this.routes.close();
+  }
+
+  // --- internals ---
+
+  /** Control links for exactly the peering uplinks, rebuilt where an uplink's interface, addresses or MAC changed. */
+  private async syncUplinks(config: TollgateConfig): Promise<void> {
+    const wanted = new Map(peeringUplinks(config).map((u) => [u.port.id, u]));
+    this.routes.addUplinks(config.uplinks.map((u) => ({ portId: u.port.id, routerId: u.router })));
+    for (const [portId, shape] of this.built) {
+      const u = wanted.get(portId);
+      if (u !== undefined && shapeOf(u) === shape) continue;
+      await this.agent.detachControlPort(portId);
+      await this.ns.removeUplink(portId);
+      this.built.delete(portId);
+    }
+    for (const u of wanted.values()) {
+      if (this.built.has(u.port.id)) continue;
+      const link = await this.ns.addUplink(u);
+      await this.agent.attachControlPort(u.port.id, link.outer, uplinkAddresses(u));
+      this.built.set(u.port.id, shapeOf(u));
+    }
+  }
+
+  private scheduleAdvertise(): void {
+    if (this.advertiseTimer !== undefined || this.stopped) return;
+    this.advertiseTimer = setTimeout(() => {
+      this.advertiseTimer = undefined;
+      this.advertiseNow().catch((err: unknown) => this.log.error({ err }, 'advertising the provider routers\' prefixes failed'));
+    }, ADVERTISE_SETTLE_MS);
+  }
+
+  /** Announces the marked routes of every provider router this host peers for, plus the uplinks' lists. */
+  private async advertiseNow(): Promise<void> {
+    const uplinks = peeringUplinks(this.config);
+    const routers = [...new Set(uplinks.map((u) => u.router))];
+    const extra = uplinks.flatMap((u) => u.advertise);
+    const prefixes = new Set<string>();
+    for (const [i, routerId] of routers.entries()) {
+      const routes = await this.agent.topology.ensureRoutes(routerId);
+      if (routes === undefined) this.log.warn({ routerId }, `provider router ${routerId} is not in the topology: nothing of it is advertised`);
+      const r = advertisedPrefixes(routes, i === 0 ? extra : []);
+      for (const bad of r.invalid) this.log.warn({ routerId, ...bad }, `not advertising ${bad.text}: not a prefix`);
+      for (const p of r.prefixes) prefixes.add(p);
+    }
+    if (this.stopped) return;
+    await this.role.advertise([...prefixes]);
+  }
+}
+
+function shapeOf(u: UplinkConfig): string {
+  return JSON.stringify({ mac: u.port.mac, address: [...u.port.address].sort() });
+}
