@@ -4,6 +4,7 @@
 // control port. Created at start (a stale one from a crashed agent is replaced), removed at stop.
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { cidrContains, isIp6, parseCidr, parseIp } from '../../agent-core/packet/index.js';
 import type { UplinkConfig } from '../config/index.js';
 
 export class BgpNamespaceError extends Error {
@@ -75,6 +76,7 @@ export class BgpNamespace {
       await this.exec(['addr', 'add', a, 'dev', link.inner, ...(a.includes(':') ? ['nodad'] : [])]);
     }
     await this.exec(['link', 'set', link.inner, 'up']);
+    for (const r of multihopRoutes(u)) await this.exec(['route', 'replace', r.dst, 'via', r.via, 'dev', link.inner]);
     return link;
   }
 
@@ -109,4 +111,25 @@ async function sysctl(netns: string | undefined, key: string, value: string): Pr
       else resolve();
     });
   });
+}
+
+/**
+ * Routes in gobgpd's namespace to the uplink's multihop peers: through an on-link peer of the same
+ * family on that uplink (the upstream router a multihop session normally crosses). A multihop peer
+ * with no on-link peer to go through gets no route (the gateway logs its session state).
+ */
+export function multihopRoutes(u: UplinkConfig): { dst: string; via: string }[] {
+  const subnets = u.port.address.flatMap((t) => parseCidr(t) ?? []);
+  const onLink = u.peers.filter((p) => {
+    const a = parseIp(p.address);
+    return a !== undefined && subnets.some((c) => isIp6(c.addr) === isIp6(a) && cidrContains(c, a));
+  });
+  const out: { dst: string; via: string }[] = [];
+  for (const p of u.peers) {
+    if (p.multihop === undefined || onLink.includes(p)) continue;
+    const a = parseIp(p.address);
+    const via = onLink.find((q) => a !== undefined && isIp6(parseIp(q.address)!) === isIp6(a));
+    if (a !== undefined && via !== undefined) out.push({ dst: `${p.address}/${isIp6(a) ? 128 : 32}`, via: via.address });
+  }
+  return out;
 }
