@@ -13,8 +13,12 @@ const USAGE = `usage: tollgate <command> [options]
 commands:
   agent --config FILE   run this host's agent (compute and/or gateway roles from the YAML)
   config check FILE     validate a config file; prints each problem as FILE:LINE:COL: field: message
-  lab                   build the lab world on this machine (root): ZooKeeper, three agents, VMs
-                        and an internet host in network namespaces; send real traffic; report
+  lab                   build the lab world on this machine (root): ZooKeeper, three agents, VMs,
+                        and BIRD as the upstream BGP router the gateways peer with over their
+                        uplinks, in network namespaces; send real traffic; report, with the BGP
+                        sessions and the learned routes
+  lab --static          the same with static routes instead of BGP (pins the path out via gw-a
+                        and back via gw-b)
   lab --simulated [--trace]
                         the same world simulated in this process (no root, no namespaces)
   version         print the version
@@ -51,13 +55,13 @@ async function main(argv: string[]): Promise<number> {
       console.log(`tollgate ${version()}`);
       return 0;
     case 'lab': {
-      const { values } = parseArgs({ args: rest, options: { trace: { type: 'boolean', default: false }, simulated: { type: 'boolean', default: false } } });
+      const { values } = parseArgs({ args: rest, options: { trace: { type: 'boolean', default: false }, simulated: { type: 'boolean', default: false }, static: { type: 'boolean', default: false } } });
       if (values.simulated) {
         const report = runSimulatedLab(values.trace ? (line) => console.log(`  trace ${line}`) : undefined);
         console.log(formatSimLabReport(report));
         return report.cases.every((c) => c.ok) ? 0 : 1;
       }
-      const report = await runNetnsLab((line) => console.log(`  .. ${line}`));
+      const report = await runNetnsLab((line) => console.log(`  .. ${line}`), { bgp: !values.static });
       console.log(formatNetnsLabReport(report));
       return report.cases.every((c) => c.ok) ? 0 : 1;
     }

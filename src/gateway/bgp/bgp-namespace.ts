@@ -28,9 +28,12 @@ function ip(args: readonly string[]): Promise<string> {
   });
 }
 
-/** Interface names (at most 15 bytes) from the host and uplink port, stable across restarts. */
-export function controlLinkOf(hostId: string, uplinkPortId: string): ControlLink {
-  const h = createHash('sha256').update(`${hostId}\0${uplinkPortId}`).digest('hex').slice(0, 8);
+/**
+ * Interface names (at most 15 bytes) from the namespace, host and uplink port: stable across
+ * restarts, distinct between agents (and labs) on one machine.
+ */
+export function controlLinkOf(namespace: string, hostId: string, uplinkPortId: string): ControlLink {
+  const h = createHash('sha256').update(`${namespace}\0${hostId}\0${uplinkPortId}`).digest('hex').slice(0, 8);
   return { outer: `tgb${h}`, inner: `tgu${h}` };
 }
 
@@ -54,7 +57,7 @@ export class BgpNamespace {
 
   /** The uplink's veth with its addresses and MAC inside; returns the ends. Idempotent per uplink. */
   async addUplink(u: UplinkConfig): Promise<ControlLink> {
-    const link = controlLinkOf(this.hostId, u.port.id);
+    const link = controlLinkOf(this.name, this.hostId, u.port.id);
     // A root-namespace end left behind (the namespace was deleted under it) goes first.
     await ip(['link', 'del', link.outer]).catch(() => undefined);
     await ip(['link', 'add', link.outer, 'type', 'veth', 'peer', 'name', link.inner, 'netns', this.name]);

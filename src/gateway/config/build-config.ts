@@ -27,7 +27,7 @@ export function buildConfig(data: Obj, configFile: string, readKeyFile: ReadKeyF
   if (data.bgp !== undefined) {
     const bgp = data.bgp as Obj;
     bgp.namespace ??= `tollgate-bgp-${host.id as string}`;
-    (bgp.gobgpd as Obj).socket ??= join((data.flowState as Obj).stateDir as string, 'gobgpd.sock');
+    (bgp.gobgpd as Obj).socket ??= join((data.flowState as Obj).stateDir as string, `gobgpd-${host.id as string}.sock`);
   }
   for (const uplink of data.uplinks as Obj[]) {
     const port = uplink.port as Obj;

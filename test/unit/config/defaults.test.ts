@@ -39,7 +39,7 @@ describe('config defaults', () => {
       routerId: '192.0.2.1',
       listenPort: 179,
       namespace: 'tollgate-bgp-gw1',
-      gobgpd: { binary: '/usr/bin/gobgpd', protoDir: '/usr/share/gocode/src/github.com/osrg/gobgp/api', socket: '/var/lib/tollgate/gobgpd.sock' },
+      gobgpd: { binary: '/usr/bin/gobgpd', protoDir: '/usr/share/gocode/src/github.com/osrg/gobgp/api', socket: '/var/lib/tollgate/gobgpd-gw1.sock' },
     });
   });
 

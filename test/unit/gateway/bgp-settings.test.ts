@@ -55,13 +55,14 @@ describe('bgpRoleConfigOf', () => {
 
 describe('controlLinkOf', () => {
   it('gives interface names of at most 15 bytes, stable, distinct per host and uplink', () => {
-    const a = controlLinkOf('gw-a', 'uplink-a');
-    expect(a).toEqual(controlLinkOf('gw-a', 'uplink-a'));
+    const a = controlLinkOf('ns', 'gw-a', 'uplink-a');
+    expect(a).toEqual(controlLinkOf('ns', 'gw-a', 'uplink-a'));
     expect(a.outer.length).toBeLessThanOrEqual(15);
     expect(a.inner.length).toBeLessThanOrEqual(15);
     expect(a.outer).not.toBe(a.inner);
-    expect(controlLinkOf('gw-b', 'uplink-a').outer).not.toBe(a.outer);
-    expect(controlLinkOf('gw-a', 'uplink-b').outer).not.toBe(a.outer);
+    expect(controlLinkOf('ns', 'gw-b', 'uplink-a').outer).not.toBe(a.outer);
+    expect(controlLinkOf('ns', 'gw-a', 'uplink-b').outer).not.toBe(a.outer);
+    expect(controlLinkOf('ns2', 'gw-a', 'uplink-a').outer).not.toBe(a.outer);
   });
 });
 

@@ -1,0 +1,91 @@
+// Issue 5 e2e: the gateways peer over their uplinks with a real upstream router (BIRD in the
+// internet namespace; the lab's static defaults removed), learn the default route from it and
+// announce the floating range to it; a VM's traffic follows the learned route out and back, and
+// stops when the sessions go down (routes withdrawn), resuming when they come back.
+import { LAB } from '../../../src/gateway/lab/lab-topology.js';
+import { LAB_BGP } from '../../../src/gateway/lab/lab-upstream.js';
+import { netnsUnavailableReason, waitFor } from '../../helpers/netns.js';
+import { bgpTestsUnavailableReason } from '../../integration/bgp/bird-kit.js';
+import { AgentWorld } from './agent-world.js';
+import { startHttpServer } from './servers.js';
+
+const why = netnsUnavailableReason() ?? bgpTestsUnavailableReason();
+if (why !== undefined) console.warn(`bgp-uplink e2e skipped: ${why}`);
+const describeBgp = why === undefined ? describe : describe.skip;
+
+/** The learned defaults, one per gateway: BIRD is the next hop on each uplink. */
+const LEARNED_DEFAULTS = [
+  `0.0.0.0/0 via ${LAB.uplinkA.peer} on ${LAB.uplinkA.port}`,
+  `0.0.0.0/0 via ${LAB.uplinkB.peer} on ${LAB.uplinkB.port}`,
+];
+const IPV4_SESSIONS = ['gw_a', 'gw_b'];
+
+describeBgp('gateways peering with an upstream BGP router over their uplinks', () => {
+  let world: AgentWorld;
+
+  beforeAll(async () => {
+    world = await AgentWorld.create({ bgp: true });
+    await world.startAll();
+    await startHttpServer(world.lab, world.ns.inet, LAB.internetHost, 8080, 'internet');
+  }, 120_000);
+
+  afterAll(async () => {
+    await world?.teardown();
+  }, 60_000);
+
+  const defaultsLearned = async (): Promise<string[]> => (await world.learnedRoutes()).filter((r) => r.startsWith('0.0.0.0/0 '));
+
+  test('BIRD has its sessions with both gateways Established (IPv4 with each, IPv6 with gateway A)', async () => {
+    await world.waitForBgp({ timeoutMs: 30_000 });
+    expect(await world.bgpStates()).toEqual({ gw_a: 'Established', gw_a6: 'Established', gw_b: 'Established' });
+  }, 40_000);
+
+  test('the floating range comes from both gateways into BIRD and into the internet namespace\'s kernel table', async () => {
+    const bird = world.upstream!.bird;
+    await waitFor(async () => (await bird.routesFrom('gw_a', 'master4')).includes(LAB.floatingRange)
+      && (await bird.routesFrom('gw_b', 'master4')).includes(LAB.floatingRange), { timeoutMs: 15_000, intervalMs: 200, what: `${LAB.floatingRange} from both gateways in BIRD` });
+    expect(await world.birdRoutes()).toContain(LAB.floatingRange);
+    const kernel = (await world.lab.exec(world.ns.inet, 'ip', ['route', 'show', LAB.floatingRange])).stdout;
+    expect(kernel).toContain('proto bird');
+    // Equal paths merged: the internet sends to the floating range through either gateway.
+    expect(kernel).toContain('via 192.0.2.2 dev upa');
+    expect(kernel).toContain('via 198.51.100.2 dev upb');
+  }, 30_000);
+
+  test('the provider router learns the default route from BIRD through both gateways; vm1 reaches the internet by it', async () => {
+    await waitFor(async () => (await defaultsLearned()).length === 2, { timeoutMs: 15_000, intervalMs: 200, what: 'both learned defaults in the store' });
+    expect(await defaultsLearned()).toEqual(LEARNED_DEFAULTS);
+    // No static default exists: these replies come back only because the provider router routes
+    // vm1's packets (from its floating IP) by the learned default, and the internet routes the
+    // floating range by what the gateways announced.
+    await world.warmUp(world.ns.vm1, LAB.internetHost);
+    expect(await world.ping(world.ns.vm1, LAB.internetHost, { count: 3 })).toBe(3);
+    expect(await world.curl(world.ns.vm1, `http://${LAB.internetHost}:8080/`)).toBe('hello from internet\n');
+  }, 60_000);
+
+  test('over IPv6 too: vm1 reaches the internet by the learned ::/0, the internet reaches vm1 by the prefix gateway A announced', async () => {
+    await waitFor(async () => (await world.learnedRoutes()).includes(`::/0 via ${LAB.uplinkV6.peer} on ${LAB.uplinkA.port}`), { timeoutMs: 15_000, intervalMs: 200, what: 'the learned ::/0 in the store' });
+    const kernel = (await world.lab.exec(world.ns.inet, 'ip', ['-6', 'route', 'show', '2001:db8:1::/64'])).stdout;
+    expect(kernel).toContain(`via ${LAB.uplinkV6.address.split('/')[0]} dev upa proto bird`);
+    await world.warmUp(world.ns.vm1, LAB_BGP.internetHostV6);
+    expect(await world.ping(world.ns.vm1, LAB_BGP.internetHostV6, { count: 3 })).toBe(3);
+  }, 60_000);
+
+  test('both sessions disabled in BIRD: the learned routes are withdrawn and vm1 loses the internet; enabled again: it is back', async () => {
+    const bird = world.upstream!.bird;
+    try {
+      for (const p of IPV4_SESSIONS) await bird.birdc(`disable ${p}`);
+      await waitFor(async () => (await defaultsLearned()).length === 0, { timeoutMs: 15_000, intervalMs: 200, what: 'the learned defaults to be withdrawn' });
+      // The provider router has no route to the internet now: the ping gets an ICMP error, not a reply.
+      const r = await world.lab.exec(world.ns.vm1, 'ping', ['-n', '-c', '2', '-W', '2', '-i', '0.3', LAB.internetHost], { allowFail: true, timeoutMs: 15_000 });
+      expect(r.stdout).toMatch(/ 0 received/);
+      expect(r.stdout).toMatch(/Destination Net Unreachable/);
+    } finally {
+      for (const p of IPV4_SESSIONS) await bird.birdc(`enable ${p}`);
+    }
+    await world.waitForBgp({ protocols: IPV4_SESSIONS, timeoutMs: 30_000 });
+    await waitFor(async () => (await defaultsLearned()).length === 2, { timeoutMs: 15_000, intervalMs: 200, what: 'the learned defaults to come back' });
+    await world.warmUp(world.ns.vm1, LAB.internetHost);
+    expect(await world.ping(world.ns.vm1, LAB.internetHost, { count: 3 })).toBe(3);
+  }, 90_000);
+});
