@@ -17,6 +17,7 @@ if [[ " $* " != *" --static "* ]]; then
   [ -x /usr/sbin/bird ] || need+=(bird2)
   [ -x /usr/bin/gobgpd ] || need+=(gobgpd)
   [ -f /usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto ] || need+=(golang-github-osrg-gobgp-dev)
+  command -v nft >/dev/null || need+=(nftables)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

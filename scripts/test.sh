@@ -21,6 +21,7 @@ command -v gobgpd >/dev/null || bgp_need+=(gobgpd)
 command -v bird >/dev/null || bgp_need+=(bird2)
 [ -f /usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto ] || bgp_need+=(golang-github-osrg-gobgp-dev)
 command -v setpriv >/dev/null || bgp_need+=(util-linux)
+command -v nft >/dev/null || bgp_need+=(nftables)
 if [ ${#bgp_need[@]} -gt 0 ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${bgp_need[@]}" >/dev/null; } || echo "warning: could not install ${bgp_need[*]}"
 fi

@@ -16,7 +16,7 @@ import {
 } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
-import { BGP_TCP_PORT, ControlPorts, controlTag, FROM_CONTROL_MASK, steerUplinkFrame, type ControlPort } from './control-ports.js';
+import { BGP_TCP_PORT, controlTag, steerUplinkFrame, type ControlSteering } from './control-ports.js';
 import { bindingTag, hostTag, resolveEgress, type BindingView } from './egress-resolver.js';
 import { FlowStatePusher, type FlowStatePusherOptions } from './flow-state-pusher.js';
 import { LocalTables } from './local-tables.js';
@@ -70,10 +70,8 @@ export interface AgentCounters {
   unboundOutputs: number;
   storeWriteErrors: number;
   stateImported: number;
-  /** Frames from uplinks steered (or copied) to their control port (BGP, ARP, ND). */
-  toControl: number;
-  /** Frames a control port sent out of its uplink. */
-  fromControl: number;
+  /** Frames from uplinks left to gobgpd's interface (BGP): dropped here unsimulated. */
+  controlFrames: number;
 }
 
 /** A datapath call of a slice of simulations, held back until the slice's flow state has been sent (flushSlice). */
@@ -99,12 +97,12 @@ const STATE_SAVE_MS = 1000;
 export class Agent {
   readonly counters: AgentCounters = {
     upcalls: 0, upcallsShed: 0, simulations: 0, installs: 0, parked: 0, reSimulated: 0, givenUp: 0, malformed: 0, unknownPortUpcalls: 0,
-    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0, toControl: 0, fromControl: 0,
+    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0, controlFrames: 0,
   };
   readonly local = new LocalTables();
   readonly bindings = new PortBindings();
-  /** Uplinks' control-plane ports (gobgpd's veths), see control-ports.ts. */
-  readonly controls = new ControlPorts();
+  /** Uplinks whose BGP is gobgpd's (through the kernel), see control-ports.ts. */
+  private readonly controls = new Map<Id, ControlSteering>();
   private readonly log: Logger;
   private readonly waiting: WaitingRoom<ParkedPacket>;
   private readonly loader: MissingLoader;
@@ -259,34 +257,29 @@ export class Agent {
   }
 
   /**
-   * Opens `ifname` as the control port of the bound uplink `uplinkPortId`: BGP to the uplink's
-   * `addresses` goes there, ARP and ND are copied there, and what it sends leaves by the uplink.
+   * BGP to the bound uplink's `addresses` is gobgpd's (a macvlan on the uplink's interface gets it
+   * from the kernel): the datapath drops its copies unsimulated, and no flow learnt on the uplink
+   * may cover it.
    */
-  async attachControlPort(uplinkPortId: Id, ifname: string, addresses: readonly IpAddr[], opts: { netns?: string; tcpPorts?: readonly number[] } = {}): Promise<ControlPort> {
-    if (this.controls.ofUplink(uplinkPortId) !== undefined) throw new Error(`uplink ${uplinkPortId} has a control port already`);
-    const dpPort = this.bindings.reserveDpPort();
-    try {
-      await this.datapath.addPort(dpPort, opts.netns === undefined ? { kind: 'netdev', ifname } : { kind: 'netdev', ifname, netns: opts.netns });
-    } catch (e) {
-      this.bindings.releaseDpPort(dpPort);
-      throw e;
-    }
-    const cp: ControlPort = { uplinkPortId, dpPort, ifname, netns: opts.netns, addresses: [...addresses], tcpPorts: [...(opts.tcpPorts ?? [BGP_TCP_PORT])] };
-    this.controls.add(cp);
-    // Flows learnt on the uplink before may be general enough to swallow BGP: simulate them again.
-    const uplink = this.bindings.ofPort(uplinkPortId);
-    if (uplink !== undefined) this.invalidate([inPortTag(uplink.dpPort)]);
-    this.log.info({ uplinkPortId, ifname, dpPort }, 'control port attached to the uplink');
-    return cp;
+  steerControlTraffic(uplinkPortId: Id, addresses: readonly IpAddr[], tcpPorts: readonly number[] = [BGP_TCP_PORT]): void {
+    this.controls.set(uplinkPortId, { uplinkPortId, addresses: [...addresses], tcpPorts: [...tcpPorts] });
+    // Flows learnt on the uplink before may be general enough to take BGP: simulate them again.
+    this.invalidate([controlTag(uplinkPortId), ...this.uplinkInPortTag(uplinkPortId)]);
   }
 
-  async detachControlPort(uplinkPortId: Id): Promise<void> {
-    const cp = this.controls.remove(uplinkPortId);
-    if (cp === undefined) return;
-    const uplink = this.bindings.ofPort(uplinkPortId);
-    this.invalidate([controlTag(uplinkPortId), ...(uplink === undefined ? [] : [inPortTag(uplink.dpPort)])]);
-    await this.datapath.removePort(cp.dpPort);
-    this.bindings.releaseDpPort(cp.dpPort);
+  stopSteeringControlTraffic(uplinkPortId: Id): void {
+    if (!this.controls.delete(uplinkPortId)) return;
+    this.invalidate([controlTag(uplinkPortId), ...this.uplinkInPortTag(uplinkPortId)]);
+  }
+
+  /** Uplinks whose control traffic is steered. */
+  controlSteered(): Id[] {
+    return [...this.controls.keys()];
+  }
+
+  private uplinkInPortTag(uplinkPortId: Id): string[] {
+    const b = this.bindings.ofPort(uplinkPortId);
+    return b === undefined ? [] : [inPortTag(b.dpPort)];
   }
 
   status(): {
@@ -394,30 +387,26 @@ export class Agent {
   private handleUpcall(frame: Uint8Array, dpPort: number, now: number, attempt: number): void {
     const binding = this.bindings.ofDpPort(dpPort);
     if (binding === undefined) {
-      const cp = this.controls.ofDpPort(dpPort);
-      if (cp !== undefined) this.fromControlPort(frame, dpPort, cp);
-      else this.counters.unknownPortUpcalls++;
+      this.counters.unknownPortUpcalls++;
       return;
     }
     let extraMask: FieldMask = 0;
-    let install = true;
-    const cp = this.controls.ofUplink(binding.portId);
-    if (cp !== undefined) {
+    const control = this.controls.get(binding.portId);
+    if (control !== undefined) {
       if (!extractFlowKey(frame, dpPort, 0, this.steerKey)) {
         this.counters.malformed++;
         return;
       }
-      const steer = steerUplinkFrame(this.steerKey, cp);
-      if (steer.kind === 'control') {
-        this.toControlPort(frame, cp, { mask: steer.mask, tags: [controlTag(cp.uplinkPortId), bindingTag(cp.uplinkPortId)] });
+      const steer = steerUplinkFrame(this.steerKey, control);
+      if (steer.kind === 'kernel') {
+        this.counters.controlFrames++;
+        this.held.push({
+          op: 'install',
+          flow: { key: this.steerKey.slice(), mask: steer.mask, actions: [], tags: [controlTag(control.uplinkPortId)], timeouts: FLOW_TIMEOUTS.normal },
+        });
         return;
       }
-      if (steer.kind === 'copy') {
-        if (attempt === 0) this.toControlPort(frame, cp, undefined);
-        install = false;
-      } else {
-        extraMask = steer.extraMask;
-      }
+      extraMask = steer.extraMask;
     }
     const miss = this.workflow.simulateMiss(frame, binding.portId, now, dpPort);
     if (miss.kind === 'malformed') {
@@ -453,7 +442,7 @@ export class Agent {
     }
     this.counters.unboundOutputs += egress.unbound.length;
     this.pushState(binding.portId, result);
-    if (result.installFlow && install) {
+    if (result.installFlow) {
       this.held.push({
         op: 'install',
         flow: {
@@ -464,36 +453,6 @@ export class Agent {
       this.counters.installs++;
     }
     if (egress.actions.some((a) => a.kind === 'output' || a.kind === 'tunnel')) this.held.push({ op: 'execute', frame, actions: egress.actions });
-  }
-
-  /** A frame from an uplink to its control port; with `flow`, later ones go there in the fast path. */
-  private toControlPort(frame: Uint8Array, cp: ControlPort, flow: { mask: FieldMask; tags: string[] } | undefined): void {
-    const actions: DpAction[] = [{ kind: 'output', port: cp.dpPort }];
-    if (flow !== undefined) {
-      this.held.push({ op: 'install', flow: { key: this.steerKey.slice(), mask: flow.mask, actions, tags: flow.tags, timeouts: FLOW_TIMEOUTS.normal } });
-    }
-    this.held.push({ op: 'execute', frame, actions });
-    this.counters.toControl++;
-  }
-
-  /** Whatever the control port sends leaves by its uplink, as it is. */
-  private fromControlPort(frame: Uint8Array, dpPort: number, cp: ControlPort): void {
-    const uplink = this.bindings.ofPort(cp.uplinkPortId);
-    if (uplink === undefined) {
-      this.counters.unboundOutputs++;
-      return;
-    }
-    if (!extractFlowKey(frame, dpPort, 0, this.steerKey)) {
-      this.counters.malformed++;
-      return;
-    }
-    const actions: DpAction[] = [{ kind: 'output', port: uplink.dpPort }];
-    this.held.push({
-      op: 'install',
-      flow: { key: this.steerKey.slice(), mask: FROM_CONTROL_MASK, actions, tags: [controlTag(cp.uplinkPortId), bindingTag(cp.uplinkPortId)], timeouts: FLOW_TIMEOUTS.normal },
-    });
-    this.held.push({ op: 'execute', frame, actions });
-    this.counters.fromControl++;
   }
 
   /**

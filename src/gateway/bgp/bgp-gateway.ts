@@ -1,10 +1,11 @@
 // The BGP role inside `tollgate agent` (DESIGN: BGP; Gateway roles): gobgpd runs in its own network
-// namespace with one veth per peering uplink carrying that uplink's addresses and MAC; the agent
-// opens the veth's outer end as the uplink's control port, so BGP and ARP/ND on the AF_PACKET uplink
-// reach gobgpd and its answers leave by the uplink. Learned routes go into the store per provider
+// namespace with one macvlan per peering uplink carrying that uplink's addresses and MAC (see
+// bgp-namespace.ts); the agent's datapath leaves the uplink's BGP to it (agent-core/agent/
+// control-ports.ts). Learned routes go into the store per provider
 // router; the routers' prefixes marked for advertisement (and the uplinks' `advertise` lists) are
 // announced and kept in sync with the topology. Reloads are applied as differences.
 import { mkdirSync } from 'node:fs';
+import { BGP_TCP_PORT } from '../../agent-core/agent/control-ports.js';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Agent } from '../../agent-core/agent/agent.js';
@@ -20,7 +21,8 @@ const ADVERTISE_SETTLE_MS = 100;
 
 export interface BgpGatewayStatus extends BgpStatus {
   readonly namespace: string;
-  readonly controlPorts: readonly { readonly uplinkPortId: Id; readonly ifname: string }[];
+  /** gobgpd's interface on each peering uplink. */
+  readonly interfaces: readonly { readonly uplinkPortId: Id; readonly ifname: string }[];
 }
 
 export class BgpGateway {
@@ -50,7 +52,7 @@ export class BgpGateway {
   static async start(agent: Agent, config: TollgateConfig, logger: Logger): Promise<BgpGateway | undefined> {
     const roleConfig = bgpRoleConfigOf(config);
     if (roleConfig === undefined || config.bgp === undefined) return undefined;
-    const ns = await BgpNamespace.create(config.bgp.namespace, config.host.id);
+    const ns = await BgpNamespace.create(config.bgp.namespace, config.host.id, bgpTcpPorts(config));
     const routes = new RoutesByRouter({ zk: agent.zk, hostId: config.host.id, root: config.zookeeper.root, logger });
     mkdirSync(dirname(config.bgp.gobgpd.socket), { recursive: true });
     const role = new BgpRole({
@@ -91,8 +93,7 @@ export class BgpGateway {
 
   async status(): Promise<BgpGatewayStatus> {
     const s = await this.role.status();
-    const controlPorts = this.agent.controls.all().map((c) => ({ uplinkPortId: c.uplinkPortId, ifname: c.ifname }));
-    return { ...s, namespace: this.ns.name, controlPorts };
+    return { ...s, namespace: this.ns.name, interfaces: this.ns.interfaces() };
   }
 
   /** gobgpd's PID (tests and diagnostics). */
@@ -107,7 +108,7 @@ export class BgpGateway {
     this.offTopology();
     if (this.advertiseTimer !== undefined) clearTimeout(this.advertiseTimer);
     await this.role.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the BGP role failed'));
-    for (const uplinkPortId of [...this.built.keys()]) await this.agent.detachControlPort(uplinkPortId).catch(() => undefined);
+    for (const uplinkPortId of this.built.keys()) this.agent.stopSteeringControlTraffic(uplinkPortId);
     this.built.clear();
     await this.ns.destroy();
     this.routes.close();
@@ -115,21 +116,22 @@ export class BgpGateway {
 
   // --- internals ---
 
-  /** Control links for exactly the peering uplinks, rebuilt where an uplink's interface, addresses or MAC changed. */
+  /** gobgpd's interfaces for exactly the peering uplinks, rebuilt where an uplink's interface, addresses or MAC changed. */
   private async syncUplinks(config: TollgateConfig): Promise<void> {
     const wanted = new Map(peeringUplinks(config).map((u) => [u.port.id, u]));
     this.routes.addUplinks(config.uplinks.map((u) => ({ portId: u.port.id, routerId: u.router })));
     for (const [portId, shape] of this.built) {
       const u = wanted.get(portId);
       if (u !== undefined && shapeOf(u) === shape) continue;
-      await this.agent.detachControlPort(portId);
+      this.agent.stopSteeringControlTraffic(portId);
       await this.ns.removeUplink(portId);
       this.built.delete(portId);
     }
     for (const u of wanted.values()) {
       if (this.built.has(u.port.id)) continue;
-      const link = await this.ns.addUplink(u);
-      await this.agent.attachControlPort(u.port.id, link.outer, uplinkAddresses(u));
+      // The datapath leaves BGP alone before gobgpd's interface exists: no flow may answer it meanwhile.
+      this.agent.steerControlTraffic(u.port.id, uplinkAddresses(u), bgpTcpPorts(config));
+      await this.ns.addUplink(u);
       this.built.set(u.port.id, shapeOf(u));
     }
   }
@@ -161,5 +163,11 @@ export class BgpGateway {
 }
 
 function shapeOf(u: UplinkConfig): string {
-  return JSON.stringify({ mac: u.port.mac, address: [...u.port.address].sort() });
+  return JSON.stringify({ interface: u.interface, netns: u.netns, mac: u.port.mac, address: [...u.port.address].sort() });
+}
+
+/** BGP's port, and gobgpd's listen port when another: the TCP ports that are gobgpd's on the uplinks. */
+function bgpTcpPorts(config: TollgateConfig): number[] {
+  const listen = config.bgp?.listenPort ?? BGP_TCP_PORT;
+  return listen > 0 && listen !== BGP_TCP_PORT ? [BGP_TCP_PORT, listen] : [BGP_TCP_PORT];
 }

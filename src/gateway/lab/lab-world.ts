@@ -5,7 +5,7 @@
 // agents bind. With `bgp`, BIRD in the internet is the upstream router: the gateways peer with it
 // over their uplinks and every route between the overlay and the internet is learned (lab-upstream.ts).
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +61,12 @@ export interface AgentStatus {
   readonly tables: Record<string, number>;
   readonly push: Record<string, number>;
   readonly datapath: Record<string, number> & { ports: Record<string, number>[] };
+  /** A gateway with a `bgp` section: gobgpd and its sessions (src/gateway/bgp/bgp-gateway.ts). */
+  readonly bgp?: {
+    readonly gobgpd: { readonly state: string; readonly pid?: number; readonly restarts: number };
+    readonly peers: readonly { readonly address: string; readonly state: string; readonly flaps: number; readonly uptimeSeconds?: number }[];
+    readonly advertised: readonly string[];
+  };
 }
 
 export class LabWorld {
@@ -214,6 +220,18 @@ export class LabWorld {
   async addBinding(host: HostName, port: string, ifname: string): Promise<void> {
     this.specs[host].bindings.push({ port, interface: ifname });
     this.configFile(host);
+    await this.reload(host);
+  }
+
+  /** Rewrites the agent's config through `edit` and has it reload (SIGHUP); the next configFile() undoes the edit. */
+  async reloadWith(host: HostName, edit: (yaml: string) => string): Promise<void> {
+    const file = this.configFile(host);
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    await this.reload(host);
+  }
+
+  /** SIGHUP; resolves once the agent says it reloaded. */
+  private async reload(host: HostName): Promise<void> {
     const child = this.agents.get(host);
     if (child === undefined) throw new Error(`agent ${host} is not running`);
     const before = child.lines.length;

@@ -1,11 +1,13 @@
 // Issue 5 e2e: the gateways peer over their uplinks with a real upstream router (BIRD in the
 // internet namespace; the lab's static defaults removed), learn the default route from it and
 // announce the floating range to it; a VM's traffic follows the learned route out and back, and
-// stops when the sessions go down (routes withdrawn), resuming when they come back.
+// stops when the sessions go down (routes withdrawn), resuming when they come back. Peers follow a
+// reload (SIGHUP) as a difference, and an agent killed outright takes gobgpd along so that BIRD sees
+// the connection close rather than waiting out its hold timer.
 import { LAB } from '../../../src/gateway/lab/lab-topology.js';
 import { LAB_BGP } from '../../../src/gateway/lab/lab-upstream.js';
 import { netnsUnavailableReason, waitFor } from '../../helpers/netns.js';
-import { bgpTestsUnavailableReason } from '../../integration/bgp/bird-kit.js';
+import { bgpTestsUnavailableReason, isRunning } from '../../integration/bgp/bird-kit.js';
 import { AgentWorld } from './agent-world.js';
 import { startHttpServer } from './servers.js';
 
@@ -87,5 +89,48 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
     await waitFor(async () => (await defaultsLearned()).length === 2, { timeoutMs: 15_000, intervalMs: 200, what: 'the learned defaults to come back' });
     await world.warmUp(world.ns.vm1, LAB.internetHost);
     expect(await world.ping(world.ns.vm1, LAB.internetHost, { count: 3 })).toBe(3);
+  }, 90_000);
+
+  test('a reload (SIGHUP) applies peers as a difference: timers tuned keep the session, a peer removed gets a Cease, put back it peers again', async () => {
+    const bird = world.upstream!.bird;
+    await world.waitForBgp({ protocols: ['gw_a', 'gw_a6'], timeoutMs: 30_000 });
+    const flapsOf = async (address: string): Promise<number | undefined> => (await world.status('gwA')).bgp?.peers.find((p) => p.address === address)?.flaps;
+    const flapsBefore = await flapsOf(LAB.uplinkA.peer);
+    expect(flapsBefore).toBeDefined();
+    // holdTime 9 -> 12 for the IPv4 peer only: gobgpd updates the peer in place.
+    await world.reloadWith('gwA', (yaml) => yaml.replace(`address: "${LAB.uplinkA.peer}"\n        asn: ${LAB_BGP.upstreamAsn}\n        holdTime: ${LAB_BGP.holdTime}`, `address: "${LAB.uplinkA.peer}"\n        asn: ${LAB_BGP.upstreamAsn}\n        holdTime: 12`));
+    expect(await bird.bgpState('gw_a')).toBe('Established');
+    expect(await flapsOf(LAB.uplinkA.peer)).toBe(flapsBefore);
+    // The IPv6 peer removed: its session is closed by gobgpd (BIRD reads a Cease), the IPv4 one stays.
+    const v6Peer = `      - address: "${LAB.uplinkV6.peer}"\n        asn: ${LAB_BGP.upstreamAsn}\n        holdTime: ${LAB_BGP.holdTime}\n        keepalive: ${LAB_BGP.keepalive}\n`;
+    await world.reloadWith('gwA', (yaml) => {
+      expect(yaml).toContain(v6Peer);
+      return yaml.replace(v6Peer, '');
+    });
+    await waitFor(async () => (await bird.bgpState('gw_a6')) !== 'Established', { timeoutMs: 10_000, intervalMs: 100, what: 'BIRD to lose the IPv6 session' });
+    expect(await bird.birdc('show protocols all gw_a6')).toMatch(/Received: Peer de-configured/); // Cease, subcode 3 (RFC 4486)
+    expect(await bird.bgpState('gw_a')).toBe('Established');
+    await waitFor(async () => !(await world.learnedRoutes()).some((r) => r.startsWith('::/0 ')), { timeoutMs: 15_000, intervalMs: 200, what: 'the learned ::/0 to be withdrawn' });
+    // Back as it was (configFile() rewrites the lab's own config).
+    await world.reloadWith('gwA', (yaml) => yaml);
+    await world.waitForBgp({ protocols: ['gw_a', 'gw_a6'], timeoutMs: 30_000 });
+  }, 90_000);
+
+  test('gateway B\'s agent killed outright: gobgpd dies with it and BIRD sees the connection close, not a hold-timer expiry; restarted, it peers again', async () => {
+    const bird = world.upstream!.bird;
+    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
+    const pid = (await world.status('gwB')).bgp?.gobgpd.pid;
+    expect(pid).toBeDefined();
+    world.agents.get('gwB')!.proc.kill('SIGKILL');
+    // Bounded well below BIRD's hold time (9 s here): only a closed connection ends the session this soon.
+    await waitFor(async () => (await bird.bgpState('gw_b')) !== 'Established', { timeoutMs: 5_000, intervalMs: 50, what: 'BIRD to see gateway B\'s session end' });
+    const info = await bird.birdc('show protocols all gw_b');
+    expect(info).toMatch(/Last error:\s+Socket: Connection closed/);
+    await waitFor(() => !isRunning(pid!), { timeoutMs: 5_000, what: `gobgpd ${pid} to die with its agent` });
+    await world.stopAgent('gwB');
+    // The new agent finds its namespace left behind, replaces it and peers again.
+    await world.startAgent('gwB');
+    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
+    expect((await world.status('gwB')).bgp?.gobgpd.pid).not.toBe(pid);
   }, 90_000);
 });

@@ -22,8 +22,8 @@ export function isRunning(pid: number): boolean {
 /** Why these tests cannot run here, or undefined. */
 export function bgpTestsUnavailableReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
-  for (const f of [BIRD_BINARY, BIRDC_BINARY, GOBGPD_BINARY, '/usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto']) {
-    if (!existsSync(f)) return `${f} is missing (apt-get install bird2 gobgpd golang-github-osrg-gobgp-dev)`;
+  for (const f of [BIRD_BINARY, BIRDC_BINARY, GOBGPD_BINARY, '/usr/share/gocode/src/github.com/osrg/gobgp/api/gobgp.proto', '/usr/sbin/nft']) {
+    if (!existsSync(f)) return `${f} is missing (apt-get install bird2 gobgpd golang-github-osrg-gobgp-dev nftables)`;
   }
   return undefined;
 }

@@ -1,19 +1,19 @@
-// Steering of an uplink's control traffic (src/agent-core/agent/control-ports.ts): BGP to the
-// uplink's own addresses goes to the control port, ARP/ND are copied, everything else is simulated
-// with a mask that can never cover a steered frame.
+// An uplink's control traffic (src/agent-core/agent/control-ports.ts): BGP to the uplink's own
+// addresses is the kernel's (gobgpd's macvlan), ARP/ND and everything else are simulated with a
+// mask that can never cover a frame that is the kernel's.
 import fc from 'fast-check';
 import {
   buildArpRequest, buildNdSolicit, extractFlowKey, FIELD_OFFSET, Field, fieldBit, IPPROTO_TCP, IPPROTO_UDP, KEY_WORDS,
   parseIp4, parseIp6, type FieldMask,
 } from '../../../src/agent-core/packet/index.js';
-import { BGP_TCP_PORT, ControlPorts, steerUplinkFrame, type ControlPort } from '../../../src/agent-core/agent/control-ports.js';
+import { BGP_TCP_PORT, steerUplinkFrame, type ControlSteering } from '../../../src/agent-core/agent/control-ports.js';
 import { echo4, ip4Frame, ip6Frame, tcp, udp } from '../packet/samples.js';
 
 const UPLINK_V4 = parseIp4('192.0.2.2')!;
 const UPLINK_V6 = parseIp6('2001:db8:ff::2')!;
 const PEER_V4 = parseIp4('192.0.2.1')!;
 const OTHER_V4 = parseIp4('203.0.113.10')!;
-const CP: ControlPort = { uplinkPortId: 'uplink-a', dpPort: 9, ifname: 'tgb0', addresses: [UPLINK_V4, UPLINK_V6], tcpPorts: [BGP_TCP_PORT] };
+const CP: ControlSteering = { uplinkPortId: 'uplink-a', addresses: [UPLINK_V4, UPLINK_V6], tcpPorts: [BGP_TCP_PORT] };
 
 function keyOf(frame: Uint8Array): Float64Array {
   const key = new Float64Array(KEY_WORDS);
@@ -35,13 +35,13 @@ function covers(installed: Float64Array, mask: FieldMask, other: Float64Array): 
 }
 
 describe('steerUplinkFrame', () => {
-  it('steers BGP to the uplink address, either direction, to the control port', () => {
+  it('leaves BGP to the uplink address, either direction, to the kernel', () => {
     const toPeer = steerUplinkFrame(keyOf(tcpTo(UPLINK_V4, 51000, 179)), CP);
-    expect(toPeer.kind).toBe('control');
+    expect(toPeer.kind).toBe('kernel');
     const reply = steerUplinkFrame(keyOf(tcpTo(UPLINK_V4, 179, 51000)), CP);
-    expect(reply.kind).toBe('control');
+    expect(reply.kind).toBe('kernel');
     const v6 = steerUplinkFrame(keyOf(ip6Frame(IPPROTO_TCP, { ...tcp(), srcPort: 40000, dstPort: 179 }, { dst: UPLINK_V6 })), CP);
-    expect(v6.kind).toBe('control');
+    expect(v6.kind).toBe('kernel');
   });
 
   it('does not steer BGP to other addresses, other TCP ports to the uplink, or UDP 179', () => {
@@ -51,9 +51,9 @@ describe('steerUplinkFrame', () => {
     expect(steerUplinkFrame(keyOf(ip4Frame(1, echo4(), { dst: UPLINK_V4 })), CP).kind).toBe('simulate');
   });
 
-  it('copies ARP and neighbour discovery (the router learns from them too)', () => {
-    expect(steerUplinkFrame(keyOf(buildArpRequest(0x0c0000000001, PEER_V4, UPLINK_V4)), CP).kind).toBe('copy');
-    expect(steerUplinkFrame(keyOf(buildNdSolicit(0x0c0000000001, parseIp6('2001:db8:ff::1')!, UPLINK_V6)), CP).kind).toBe('copy');
+  it('simulates ARP and neighbour discovery (the router answers them; the kernel gets its own copies)', () => {
+    expect(steerUplinkFrame(keyOf(buildArpRequest(0x0c0000000001, PEER_V4, UPLINK_V4)), CP).kind).toBe('simulate');
+    expect(steerUplinkFrame(keyOf(buildNdSolicit(0x0c0000000001, parseIp6('2001:db8:ff::1')!, UPLINK_V6)), CP).kind).toBe('simulate');
   });
 
   it('a flow installed for any simulated frame never covers a steered one', () => {
@@ -66,23 +66,11 @@ describe('steerUplinkFrame', () => {
       fc.property(frame, frame, (a, b) => {
         const sa = steerUplinkFrame(a, CP);
         const sb = steerUplinkFrame(b, CP);
-        if (sa.kind === 'simulate' && sb.kind === 'control') return !covers(a, fieldBit(Field.InPort) | sa.extraMask, b);
-        if (sa.kind === 'control' && sb.kind === 'simulate') return !covers(a, sa.mask, b);
+        if (sa.kind === 'simulate' && sb.kind === 'kernel') return !covers(a, fieldBit(Field.InPort) | sa.extraMask, b);
+        if (sa.kind === 'kernel' && sb.kind === 'simulate') return !covers(a, sa.mask, b);
         return true;
       }),
       { numRuns: 3000 },
     );
-  });
-});
-
-describe('ControlPorts', () => {
-  it('finds a control port by uplink and by datapath port, and refuses a second one per uplink', () => {
-    const ports = new ControlPorts();
-    ports.add(CP);
-    expect(ports.ofUplink('uplink-a')).toBe(CP);
-    expect(ports.ofDpPort(9)).toBe(CP);
-    expect(() => ports.add({ ...CP, dpPort: 10 })).toThrow(/already/);
-    expect(ports.remove('uplink-a')).toBe(CP);
-    expect(ports.ofDpPort(9)).toBeUndefined();
   });
 });

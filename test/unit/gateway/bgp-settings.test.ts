@@ -2,7 +2,7 @@
 // gobgpd's control links (src/gateway/bgp/bgp-namespace.ts).
 import { parseConfigText } from '../../../src/gateway/config/index.js';
 import { bgpRoleConfigOf, peeringUplinks, uplinkAddresses } from '../../../src/gateway/bgp/bgp-settings.js';
-import { controlLinkOf, multihopRoutes } from '../../../src/gateway/bgp/bgp-namespace.js';
+import { controlFirewall, controlLinkOf, multihopRoutes } from '../../../src/gateway/bgp/bgp-namespace.js';
 import { validateBgpConfig } from '../../../src/bgp/index.js';
 import { formatIp } from '../../../src/agent-core/packet/index.js';
 import { BASE, FILE, yamlLines } from '../config/helpers.js';
@@ -54,15 +54,23 @@ describe('bgpRoleConfigOf', () => {
 });
 
 describe('controlLinkOf', () => {
-  it('gives interface names of at most 15 bytes, stable, distinct per host and uplink', () => {
+  it('gives interface names of at most 15 bytes, stable, distinct per namespace, host and uplink', () => {
     const a = controlLinkOf('ns', 'gw-a', 'uplink-a');
-    expect(a).toEqual(controlLinkOf('ns', 'gw-a', 'uplink-a'));
-    expect(a.outer.length).toBeLessThanOrEqual(15);
-    expect(a.inner.length).toBeLessThanOrEqual(15);
-    expect(a.outer).not.toBe(a.inner);
-    expect(controlLinkOf('ns', 'gw-b', 'uplink-a').outer).not.toBe(a.outer);
-    expect(controlLinkOf('ns', 'gw-a', 'uplink-b').outer).not.toBe(a.outer);
-    expect(controlLinkOf('ns2', 'gw-a', 'uplink-a').outer).not.toBe(a.outer);
+    expect(a).toBe(controlLinkOf('ns', 'gw-a', 'uplink-a'));
+    expect(a.length).toBeLessThanOrEqual(15);
+    expect(controlLinkOf('ns', 'gw-b', 'uplink-a')).not.toBe(a);
+    expect(controlLinkOf('ns', 'gw-a', 'uplink-b')).not.toBe(a);
+    expect(controlLinkOf('ns2', 'gw-a', 'uplink-a')).not.toBe(a);
+  });
+});
+
+describe('controlFirewall', () => {
+  it('lets BGP on the given ports and neighbour discovery through, and drops everything else both ways', () => {
+    const rules = controlFirewall([179, 1179, 179]);
+    expect(rules).toContain('tcp dport { 179, 1179 } accept');
+    expect(rules).toContain('tcp sport { 179, 1179 } accept');
+    expect(rules.match(/policy drop;/g)).toHaveLength(2);
+    expect(rules).toContain('icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept');
   });
 });
 
