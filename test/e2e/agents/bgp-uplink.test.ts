@@ -91,6 +91,20 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
     expect(await world.ping(world.ns.vm1, LAB.internetHost, { count: 3 })).toBe(3);
   }, 90_000);
 
+  test('the advertised set follows the topology: a provider route marked advertise appears in BIRD from both gateways, and goes when it is deleted', async () => {
+    const bird = world.upstream!.bird;
+    const prefix = '198.18.200.0/24';
+    const fromBoth = async (): Promise<boolean> =>
+      (await bird.routesFrom('gw_a', 'master4')).includes(prefix) && (await bird.routesFrom('gw_b', 'master4')).includes(prefix);
+    const anywhere = async (): Promise<boolean> =>
+      (await bird.routesFrom('gw_a', 'master4')).includes(prefix) || (await bird.routesFrom('gw_b', 'master4')).includes(prefix);
+    expect(await anywhere()).toBe(false);
+    await world.store.put({ type: 'route', id: 'e2e-advertised', routerId: LAB.provider, dst: prefix, nextHop: 'blackhole', weight: 0, origin: 'static', advertise: true });
+    await waitFor(fromBoth, { timeoutMs: 15_000, intervalMs: 200, what: `${prefix} in BIRD from both gateways` });
+    await world.store.delete('route', 'e2e-advertised');
+    await waitFor(async () => !(await anywhere()), { timeoutMs: 15_000, intervalMs: 200, what: `${prefix} withdrawn from BIRD` });
+  }, 40_000);
+
   test('a reload (SIGHUP) applies peers as a difference: timers tuned keep the session, a peer removed gets a Cease, put back it peers again', async () => {
     const bird = world.upstream!.bird;
     await world.waitForBgp({ protocols: ['gw_a', 'gw_a6'], timeoutMs: 30_000 });
