@@ -49,6 +49,8 @@ export interface FlowLookupResult {
    */
   cpuOpsPerSec: number;
   cpuBatchOpsPerSec: number;
+  /** Median single-key lookups/s through lookup() and the flow object (the path before slot payloads). */
+  viaFlowOpsPerSec: number;
 }
 
 const maskOf = (...fields: Field[]): FieldMask => fields.reduce<FieldMask>((m, f) => m | fieldBit(f), 0);
@@ -212,7 +214,8 @@ interface Rate {
 
 /**
  * Single-key lookups/s over `total` lookups cycling through the pool, stopping early after
- * `budgetMs`. Each hit's actions are read, as the datapath would, so the flow itself is fetched.
+ * `budgetMs`, each answering a hit's actions: through lookupActions (the datapath's call, which the
+ * megaflow table answers from the flow's slot), or with `viaFlow` through lookup() and the flow.
  */
 function timeLookups(
   table: FlowTable<number>,
@@ -220,6 +223,7 @@ function timeLookups(
   total: number,
   budgetMs: number,
   chunk = 1000,
+  viaFlow = false,
 ): Rate & { sink: number } {
   let sink = 0;
   let done = 0;
@@ -229,10 +233,18 @@ function timeLookups(
   let elapsed = 0;
   while (done < total && elapsed <= budgetMs) {
     const n = Math.min(chunk, total - done);
-    for (let p = 0; p < n; p++) {
-      const f = table.lookup(pool[idx]);
-      if (f !== undefined) sink += f.actions;
-      if (++idx === pool.length) idx = 0;
+    if (viaFlow) {
+      for (let p = 0; p < n; p++) {
+        const f = table.lookup(pool[idx]);
+        if (f !== undefined) sink += f.actions;
+        if (++idx === pool.length) idx = 0;
+      }
+    } else {
+      for (let p = 0; p < n; p++) {
+        const a = table.lookupActions(pool[idx]);
+        if (a !== undefined) sink += a;
+        if (++idx === pool.length) idx = 0;
+      }
     }
     done += n;
     elapsed = performance.now() - t0;
@@ -275,17 +287,20 @@ function perCpuSecond(r: Rate): number {
 interface Rounds {
   single: Rate[];
   batched: Rate[];
+  viaFlow: Rate[];
 }
 
 /** A warm-up of each, then `rounds` rounds of `total / rounds` operations each, alternating. */
-function alternate(single: (n: number) => Rate, batched: (n: number) => Rate, total: number, rounds: number): Rounds {
+function alternate(single: (n: number) => Rate, batched: (n: number) => Rate, viaFlow: (n: number) => Rate, total: number, rounds: number): Rounds {
   single(Math.min(total, 200_000));
   batched(Math.min(total, 200_000));
-  const out: Rounds = { single: [], batched: [] };
+  viaFlow(Math.min(total, 200_000));
+  const out: Rounds = { single: [], batched: [], viaFlow: [] };
   const n = Math.ceil(total / rounds);
   for (let r = 0; r < rounds; r++) {
     out.single.push(single(n));
     out.batched.push(batched(n));
+    out.viaFlow.push(viaFlow(n));
   }
   return out;
 }
@@ -316,6 +331,7 @@ export async function benchFlowLookup(opts: {
   const rounds = alternate(
     (n) => timeLookups(table, pool, n, Infinity),
     (n) => timeBatchLookups(table, batches, n),
+    (n) => timeLookups(table, pool, n, Infinity, 1000, true),
     opts.lookups,
     opts.rounds ?? ROUNDS,
   );
@@ -324,6 +340,9 @@ export async function benchFlowLookup(opts: {
 
   const sample = pool.slice(0, 2000);
   const expected = sample.map((k) => table.lookup(k)?.actions);
+  sample.forEach((k, i) => {
+    if (table.lookupActions(k) !== expected[i]) throw new Error(`flow-lookup: lookupActions and lookup disagree on key ${i}`);
+  });
   const stats = mega.stats();
   const maxProbeLength = mega.maxProbeLength();
   const masks = mega.masks;
@@ -359,6 +378,7 @@ export async function benchFlowLookup(opts: {
     cpuShare: Math.round(median([...rounds.single, ...rounds.batched].map((r) => r.cpuShare)) * 100) / 100,
     cpuOpsPerSec: Math.round(median(rounds.single.map(perCpuSecond))),
     cpuBatchOpsPerSec: Math.round(median(rounds.batched.map(perCpuSecond))),
+    viaFlowOpsPerSec: Math.round(median(rounds.viaFlow.map((r) => r.perSec))),
   };
 }
 
@@ -380,6 +400,7 @@ async function main(): Promise<void> {
   console.log(`  single-key lookups/s: median ${m(r.opsPerSec)}, best ${m(r.bestOpsPerSec)}  (rounds: ${r.roundsOpsPerSec.map(m).join(' ')})`);
   console.log(`  batched (32) lookups/s: median ${m(r.batchOpsPerSec)}, best ${m(r.bestBatchOpsPerSec)}  (rounds: ${r.roundsBatchOpsPerSec.map(m).join(' ')})`);
   console.log(`  per second of CPU time (medians): single-key ${m(r.cpuOpsPerSec)}, batched ${m(r.cpuBatchOpsPerSec)}`);
+  console.log(`  single-key through lookup() and the flow object (same rounds): median ${m(r.viaFlowOpsPerSec)} (x${(r.opsPerSec / r.viaFlowOpsPerSec).toFixed(2)} for the slot's payload)`);
   if (!Number.isNaN(r.baselineOpsPerSec)) {
     console.log(`  linear-scan baseline ${r.baselineOpsPerSec}/s over ${r.baselineLookups} lookups: ratio ${r.ratio.toLocaleString('en-US')}x`);
   }

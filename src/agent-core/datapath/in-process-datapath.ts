@@ -47,6 +47,8 @@ interface ActionSegment {
 /** A flow's actions split into runs of rewrites, each ending in outputs. */
 interface CompiledActions {
   readonly segments: readonly ActionSegment[];
+  /** The installed flow these are the actions of (its counters take the hits); set at install. */
+  flow?: Flow<CompiledActions>;
 }
 
 interface OpenPort {
@@ -133,7 +135,9 @@ export class InProcessDatapath implements Datapath {
   installFlow(flow: DpFlowSpec): void {
     if (this.closed) return;
     const tags = [...flow.tags, inPortTag(flow.key[IN_PORT]!)];
-    this.flows.install(flow.key, flow.mask, compileActions(flow.actions), tags, flow.timeouts, this.clock());
+    const compiled = compileActions(flow.actions);
+    // The fast path reads the actions from the flow's slot (lookupActions) and reaches the flow through them.
+    compiled.flow = this.flows.install(flow.key, flow.mask, compiled, tags, flow.timeouts, this.clock());
     this.c.flowsInstalled++;
   }
 
@@ -212,16 +216,16 @@ export class InProcessDatapath implements Datapath {
       this.c.malformedDropped++;
       return;
     }
-    const flow = this.flows.lookup(this.key);
-    if (flow !== undefined) {
+    const actions = this.flows.lookupActions(this.key);
+    if (actions !== undefined) {
       this.c.hits++;
-      if (flow !== this.hitFlow) {
+      if (actions.flow !== this.hitFlow) {
         this.addHits();
-        this.hitFlow = flow;
+        this.hitFlow = actions.flow;
       }
       this.hitPackets++;
       this.hitBytes += frame.length;
-      this.run(frame, flow.actions, true, this.layout);
+      this.run(frame, actions, true, this.layout);
       return;
     }
     if (upcalls.length >= room) {

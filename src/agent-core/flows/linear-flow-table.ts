@@ -116,6 +116,10 @@ export class LinearFlowTable<A> extends FlowTableBase<A, LinearEntry<A>> impleme
     return entry;
   }
 
+  lookupActions(key: Float64Array): A | undefined {
+    return this.lookup(key)?.actions;
+  }
+
   lookup(key: Float64Array): Flow<A> | undefined {
     let best: LinearEntry<A> | undefined;
     for (const e of this.entries) {

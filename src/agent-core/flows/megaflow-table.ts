@@ -125,7 +125,7 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
     }
     let reorder = false;
     if (sub === undefined) {
-      sub = new Subtable<MegaflowEntry<A>>(m);
+      sub = new Subtable<MegaflowEntry<A>>(m, (e) => e.actions);
       this.byMask.set(m, sub);
       this.ordered.push(sub);
       reorder = true;
@@ -150,6 +150,19 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
     const f = fast.lookup(key);
     if (f !== undefined) this.hitCount++;
     return f;
+  }
+
+  /**
+   * The actions of the flow `lookup(key)` would return, read from the flow's slot rather than from
+   * the flow: the datapath's hot path (one dependent cache miss fewer per hit at large tables).
+   */
+  lookupActions(key: Float64Array): A | undefined {
+    const fast = this.fastCurrent ? this.fast : this.refreshFast();
+    if (fast === undefined) return this.lookupGeneric(key)?.actions;
+    this.lookupCount++;
+    const a = fast.lookupPayload(key) as A | undefined;
+    if (a !== undefined) this.hitCount++;
+    return a;
   }
 
   /** Rank-order search for tables with several priorities in one subtable. */

@@ -15,6 +15,7 @@ export interface ProbedSubtable<E> {
   readonly fingerprints: Uint8Array;
   readonly words: Float64Array;
   readonly entries: readonly (E | undefined)[];
+  readonly payloads: readonly unknown[];
   readonly capMask: number;
   hits: number;
 }
@@ -29,6 +30,8 @@ export interface SubtableShape {
 export interface TableCode<E> {
   /** The flow of the first subtable (in the given order) holding `key`, counting the hit there. */
   lookup(key: ArrayLike<number>): E | undefined;
+  /** The payload (the flow's actions) of the flow lookup would return, read from the slot: no read of the flow itself. */
+  lookupPayload(key: ArrayLike<number>): unknown;
   /**
    * `out[start + q] = lookup(keys[start + q])` for q < n (n <= CHUNK_KEYS); returns the hits.
    * `scratch` holds at least CHUNK_KEYS * PREFETCHED_SUBTABLES values.
@@ -92,12 +95,12 @@ function admitsOf(sub: SubtableShape): string {
   return [...sub.constOffsets].map((w, j) => `x${w} === ${literal(sub.consts[j])}`).join(' && ');
 }
 
-/** Probes subtable k for the key words `x<w>` from hash `s`; returns the flow on a hit. */
-function probeOf(k: number, sub: SubtableShape): string {
+/** Probes subtable k for the key words `x<w>` from hash `s`; returns the flow (or its payload) on a hit. */
+function probeOf(k: number, sub: SubtableShape, answer: 'entries' | 'payloads'): string {
   const n = sub.cols.length;
   const equal = n === 0 ? 'true' : [...sub.cols].map((w, j) => `words[b + ${j}] === x${w}`).join(' && ');
   return `{
-    const fps = s${k}.fingerprints, words = s${k}.words, entries = s${k}.entries, cm = s${k}.capMask;
+    const fps = s${k}.fingerprints, words = s${k}.words, answers = s${k}.${answer}, cm = s${k}.capMask;
     let fp = s >>> 24;
     if (fp === 0) fp = 1;
     let i = s & cm;
@@ -105,7 +108,7 @@ function probeOf(k: number, sub: SubtableShape): string {
       const c = fps[i];
       if (c === 0) break;
       if (c === fp) {
-        const e = entries[i];
+        const e = answers[i];
         const b = i * ${n};
         if (${equal}) { s${k}.hits++; return e; }
       }
@@ -120,9 +123,10 @@ function tableCodeText(subs: readonly SubtableShape[]): string {
     ...subs.map((_, k) => `const s${k} = subs[${k}];`),
     'let sink = 0;',
     probeAllText(subs, 'lookupAll', 0),
+    probeAllText(subs, 'lookupPayload', 0, 'payloads'),
     probeAllText(subs, 'lookupHashed', prefetched),
     chunkText(subs, prefetched),
-    'return { lookup: lookupAll, lookupChunk, touched: () => sink };',
+    'return { lookup: lookupAll, lookupPayload, lookupChunk, touched: () => sink };',
   ].join('\n');
 }
 
@@ -132,7 +136,7 @@ function tableCodeText(subs: readonly SubtableShape[]): string {
  * once: inside the block of the only subtable that needs it, else just before the first block
  * that does.
  */
-function probeAllText(subs: readonly SubtableShape[], name: string, given: number): string {
+function probeAllText(subs: readonly SubtableShape[], name: string, given: number, answer: 'entries' | 'payloads' = 'entries'): string {
   const lastRead = new Map<number, number>();
   const lastHashed = new Map<number, number>();
   subs.forEach((sub, k) => {
@@ -171,9 +175,9 @@ function probeAllText(subs: readonly SubtableShape[], name: string, given: numbe
     }
     lines.push(...before);
     if (k < given) {
-      lines.push(`if (h${k} !== 0) {`, ...inside, `const s = h${k};`, probeOf(k, sub), '}');
+      lines.push(`if (h${k} !== 0) {`, ...inside, `const s = h${k};`, probeOf(k, sub, answer), '}');
     } else {
-      lines.push(`if (${admitsOf(sub)}) {`, ...inside, hashOf(sub.cols), probeOf(k, sub), '}');
+      lines.push(`if (${admitsOf(sub)}) {`, ...inside, hashOf(sub.cols), probeOf(k, sub, answer), '}');
     }
   });
   lines.push('return undefined;', '}');

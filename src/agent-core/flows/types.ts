@@ -61,6 +61,8 @@ export interface MaskStats {
 export interface FlowTable<A> extends Iterable<Flow<A>> {
   install(key: Float64Array, mask: FieldMask, actions: A, tags: readonly string[], opts: FlowTimeouts, now: number): Flow<A>;
   lookup(key: Float64Array): Flow<A> | undefined;
+  /** `lookup(key)?.actions`; a table may answer it without reading the flow itself (the fast path's call). */
+  lookupActions(key: Float64Array): A | undefined;
   /**
    * `out[i] = lookup(keys[i])` for i < count (default and at most keys.length); returns the
    * number of hits.

@@ -86,6 +86,7 @@ test('MegaflowTable answers like LinearFlowTable', () => {
           case 'lookup': {
             const key = keys[op.key % keys.length];
             expect(mega.lookup(key)?.id).toBe(linear.lookup(key)?.id);
+            expect(mega.lookupActions(key)).toBe(linear.lookup(key)?.actions);
             break;
           }
           case 'batch': {

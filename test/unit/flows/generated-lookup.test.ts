@@ -12,10 +12,12 @@ const L4_SRC = FIELD_OFFSET[Field.L4Src];
 const portKey = (port: number, ip = 0x0a000001): Float64Array =>
   keyWith({ InPort: port, EthType: 0x0800, IpProto: 17, IpSrc: ip, IpDst: ip + 1, L4Src: 1000 + (port % 50000), L4Dst: 53 });
 
-/** Looks every key up one by one and in one batch, and checks both against the reference. */
+/** Looks every key up one by one (the flow, and its actions from the slot) and in one batch, and checks all against the reference. */
 function expectSameAnswers(mega: MegaflowTable<number>, ref: FlowTable<number>, keys: readonly Float64Array[]): void {
   const want = keys.map((k) => ref.lookup(k)?.id);
   expect(keys.map((k) => mega.lookup(k)?.id)).toEqual(want);
+  // Actions are unique per install here: the slot's payload moved with its flow through growth and deletions.
+  expect(keys.map((k) => mega.lookupActions(k))).toEqual(keys.map((k) => ref.lookup(k)?.actions));
   const out: (Flow<number> | undefined)[] = [];
   const hits = mega.lookupBatch(keys, out);
   expect(out.map((f) => f?.id)).toEqual(want);
