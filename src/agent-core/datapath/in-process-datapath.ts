@@ -336,5 +336,6 @@ export function compileActions(actions: readonly DpAction[]): CompiledActions {
     mods.push(a);
   }
   if (outputs.length > 0) close();
-  return { segments };
+  // One shape for every compiled object (flow set at install or not): the fast path reads them monomorphically.
+  return { segments, flow: undefined };
 }
