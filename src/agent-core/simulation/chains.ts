@@ -31,6 +31,9 @@ interface ChainCache {
   readonly tag: string;
   readonly rules: (Rule | undefined)[];
   readonly conds: (CompiledCondition | undefined)[];
+  /** The view's rule generation at which `rules[0 .. verified)` were looked up (-1: none). */
+  generation: number;
+  verified: number;
 }
 
 const chainCaches = new WeakMap<Chain, ChainCache>();
@@ -61,7 +64,7 @@ export function evaluateChain(ctx: SimContext, chainId: Id | undefined, deviceId
 function cacheOf(chain: Chain): ChainCache {
   let c = chainCaches.get(chain);
   if (c === undefined) {
-    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length) };
+    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length), generation: -1, verified: 0 };
     chainCaches.set(chain, c);
   }
   return c;
@@ -124,9 +127,21 @@ function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunR
   const cache = cacheOf(chain);
   ctx.tag(cache.tag);
   const ids = chain.ruleIds;
+  // Rules looked up at the view's current rule generation are still the ones it holds.
+  const generation = topology.ruleGeneration;
+  if (generation === undefined || cache.generation !== generation) {
+    cache.generation = generation ?? -1;
+    cache.verified = 0;
+  }
   for (let i = 0; i < ids.length; i++) {
-    const rule = topology.rule(ids[i]);
-    if (rule === undefined) return missingRules(ctx, chain, i);
+    let rule: Rule | undefined;
+    if (i < cache.verified) {
+      rule = cache.rules[i]!;
+    } else {
+      rule = topology.rule(ids[i]);
+      if (rule === undefined) return missingRules(ctx, chain, i);
+      if (generation !== undefined && i === cache.verified) cache.verified = i + 1;
+    }
     const cond = conditionAt(cache, i, rule);
     const hit = matchCondition(ctx, cond, deviceId);
     if (hit === COND_NO) {

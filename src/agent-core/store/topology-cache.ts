@@ -60,6 +60,8 @@ const EMPTY: readonly never[] = Object.freeze([]);
 const TRACKS_REFERRERS: ReadonlySet<TopologyObjectType> = new Set(['bridge', 'router', 'port']);
 
 export class ZkTopologyCache extends TypedTopologyView {
+  /** Bumped on every change of a rule object (TopologyView.ruleGeneration). */
+  ruleGeneration = 0;
   private readonly paths: StorePaths;
   private readonly log: Logger;
   /** Entries per type, then id: the simulation reads these on every hop, so no composite string key. */
@@ -299,6 +301,7 @@ export class ZkTopologyCache extends TypedTopologyView {
     if (status !== 'present') e.referrers = undefined;
     if (status !== 'present' && e.type === 'router') this.routesLast.delete(e.id);
     if (before === obj) return;
+    if (e.type === 'rule') this.ruleGeneration++;
     this.invalidateRoutes(before);
     this.invalidateRoutes(obj);
     const change = topologyChange(e.type, e.id, before, obj);

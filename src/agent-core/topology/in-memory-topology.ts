@@ -36,6 +36,7 @@ export class InMemoryTopology extends TypedTopologyView {
   private readonly routesByRouter = new OrderedIndex<Route>();
   private readonly groupsByPort = new OrderedIndex<Id>();
   private listeners: readonly TopologyChangeListener[] = [];
+  ruleGeneration = 0;
 
   constructor(objects: Iterable<TopologyObject> = []) {
     super();
@@ -103,6 +104,7 @@ export class InMemoryTopology extends TypedTopologyView {
     const before = this.maps[type]?.get(id);
     if (before === undefined) return undefined;
     this.maps[type].delete(id);
+    if (type === 'rule') this.ruleGeneration++;
     this.reindex(before, undefined);
     const change = topologyChange(type, id, before, undefined);
     if (change !== undefined) this.emit([change]);
@@ -134,6 +136,7 @@ export class InMemoryTopology extends TypedTopologyView {
     const before = map.get(obj.id);
     if (before === obj || (before !== undefined && sameJson(before, obj))) return undefined;
     map.set(obj.id, obj);
+    if (type === 'rule') this.ruleGeneration++;
     this.reindex(before, obj);
     return topologyChange(type, obj.id, before, obj);
   }

@@ -176,6 +176,12 @@ export type TopologyObjectType = 'bridge' | 'router' | 'port' | 'chain' | 'rule'
  * derived forms (parsed rules, routing tables) can be memoized by identity.
  */
 export interface TopologyView {
+  /**
+   * Changes whenever a rule object is added, replaced or removed (undefined: the view cannot tell).
+   * A chain evaluation that resolved its rules at one generation may reuse them until it changes,
+   * instead of looking every rule up per packet.
+   */
+  readonly ruleGeneration?: number;
   bridge(id: Id): Bridge | undefined;
   router(id: Id): Router | undefined;
   port(id: Id): Port | undefined;

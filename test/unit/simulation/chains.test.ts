@@ -178,6 +178,30 @@ describe('rule updates', () => {
     expect(run(t, 'c', { dport: 80 }).verdict).toBe('accept');
     expect(run(t, 'c', { dport: 443 }).verdict).toBe('drop');
   });
+
+  it('rules resolved once are reused only while the view\'s rule generation holds: a rule deep in the chain replaced or deleted is seen', () => {
+    const rules: [typeof DROP, Condition][] = [];
+    for (let i = 0; i < 60; i++) rules.push([DROP, { tpDst: { value: { start: 1000 + i, end: 1000 + i } } }]);
+    const t = chainWorld('c', rules);
+    for (let k = 0; k < 3; k++) expect(run(t, 'c', { dport: 80 }).verdict).toBe('accept');
+    const before = t.ruleGeneration;
+    t.put(rule('c-r50', 'c', DROP, { tpDst: { value: { start: 80, end: 80 } } }));
+    expect(t.ruleGeneration).not.toBe(before);
+    expect(run(t, 'c', { dport: 80 }).verdict).toBe('drop');
+    t.delete('rule', 'c-r50');
+    const { verdict, ctx } = run(t, 'c', { dport: 80 });
+    expect(verdict).toBe('notYet');
+    expect(ctx.missing).toEqual([{ kind: 'device', objectType: 'rule', id: 'c-r50' }]);
+  });
+
+  it('a view that cannot tell its rule generation gets every rule looked up each time', () => {
+    const t = chainWorld('c', [[DROP, { tpDst: { value: { start: 80, end: 80 } } }]]);
+    // A view with the same objects but no ruleGeneration (as a wrapper over storage would be).
+    const plain = Object.create(t, { ruleGeneration: { value: undefined } }) as InMemoryTopology;
+    expect(run(plain, 'c', { dport: 80 }).verdict).toBe('drop');
+    t.put(rule('c-r0', 'c', DROP, { tpDst: { value: { start: 443, end: 443 } } }));
+    expect(run(plain, 'c', { dport: 80 }).verdict).toBe('accept');
+  });
 });
 
 describe('a long chain', () => {
