@@ -34,6 +34,9 @@ interface ChainCache {
   /** The view's rule generation at which `rules[0 .. verified)` were looked up (-1: none). */
   generation: number;
   verified: number;
+  /** Whether the chain tests connection state, known at rule generation `tracksGeneration` (jump-free, complete chains only). */
+  tracks: boolean;
+  tracksGeneration: number;
 }
 
 const chainCaches = new WeakMap<Chain, ChainCache>();
@@ -64,7 +67,7 @@ export function evaluateChain(ctx: SimContext, chainId: Id | undefined, deviceId
 function cacheOf(chain: Chain): ChainCache {
   let c = chainCaches.get(chain);
   if (c === undefined) {
-    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length), generation: -1, verified: 0 };
+    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length), generation: -1, verified: 0, tracks: false, tracksGeneration: -1 };
     chainCaches.set(chain, c);
   }
   return c;
@@ -105,14 +108,29 @@ function tracksConnections(ctx: SimContext, chainId: Id, visited: Id[]): boolean
   const chain = topology.chain(chainId);
   if (chain === undefined) return false;
   const cache = cacheOf(chain);
+  const generation = topology.ruleGeneration;
+  if (generation !== undefined && cache.tracksGeneration === generation) return cache.tracks;
   const ids = chain.ruleIds;
-  for (let i = 0; i < ids.length; i++) {
+  // The answer is kept for this rule generation when it depends on this chain's rules alone.
+  let local = true;
+  let tracks = false;
+  for (let i = 0; i < ids.length && !tracks; i++) {
     const rule = topology.rule(ids[i]);
-    if (rule === undefined) continue;
-    if (conditionAt(cache, i, rule).tracksConnections) return true;
-    if (rule.kind === 'jump' && tracksConnections(ctx, rule.jumpChainId, visited)) return true;
+    if (rule === undefined) {
+      local = false;
+      continue;
+    }
+    if (conditionAt(cache, i, rule).tracksConnections) tracks = true;
+    else if (rule.kind === 'jump') {
+      local = false;
+      if (tracksConnections(ctx, rule.jumpChainId, visited)) tracks = true;
+    }
   }
-  return false;
+  if (local && generation !== undefined) {
+    cache.tracks = tracks;
+    cache.tracksGeneration = generation;
+  }
+  return tracks;
 }
 
 function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunResult {

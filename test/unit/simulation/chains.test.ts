@@ -194,6 +194,16 @@ describe('rule updates', () => {
     expect(ctx.missing).toEqual([{ kind: 'device', objectType: 'rule', id: 'c-r50' }]);
   });
 
+  it('whether a chain tracks connections follows its rules: a rule replaced by one testing connection state makes the next packet tracked', () => {
+    const t = chainWorld('c', [[CONTINUE, udp], [ACCEPT]]);
+    const conntrackChanges = (ctx: ReturnType<typeof run>['ctx']) => ctx.stateChanges.filter((c) => c.kind === 'conntrack').length;
+    for (let k = 0; k < 2; k++) expect(conntrackChanges(run(t, 'c', { proto: IPPROTO_TCP }).ctx)).toBe(0);
+    t.put(rule('c-r0', 'c', CONTINUE, { connState: 'forward' }));
+    expect(conntrackChanges(run(t, 'c', { proto: IPPROTO_TCP }).ctx)).toBe(1);
+    t.put(rule('c-r0', 'c', CONTINUE, udp));
+    expect(conntrackChanges(run(t, 'c', { proto: IPPROTO_TCP }).ctx)).toBe(0);
+  });
+
   it('a view that cannot tell its rule generation gets every rule looked up each time', () => {
     const t = chainWorld('c', [[DROP, { tpDst: { value: { start: 80, end: 80 } } }]]);
     // A view with the same objects but no ruleGeneration (as a wrapper over storage would be).
