@@ -195,12 +195,14 @@ describe('rule updates', () => {
   });
 
   it('whether a chain tracks connections follows its rules: a rule replaced by one testing connection state makes the next packet tracked', () => {
-    const t = chainWorld('c', [[CONTINUE, udp], [ACCEPT]]);
+    // The first rule accepts everything: the second is never evaluated, yet a chain that tests
+    // connection state tracks every packet (so that its replies are recognised later).
+    const t = chainWorld('c', [[ACCEPT], [CONTINUE, udp]]);
     const conntrackChanges = (ctx: ReturnType<typeof run>['ctx']) => ctx.stateChanges.filter((c) => c.kind === 'conntrack').length;
     for (let k = 0; k < 2; k++) expect(conntrackChanges(run(t, 'c', { proto: IPPROTO_TCP }).ctx)).toBe(0);
-    t.put(rule('c-r0', 'c', CONTINUE, { connState: 'forward' }));
+    t.put(rule('c-r1', 'c', CONTINUE, { connState: 'forward' }));
     expect(conntrackChanges(run(t, 'c', { proto: IPPROTO_TCP }).ctx)).toBe(1);
-    t.put(rule('c-r0', 'c', CONTINUE, udp));
+    t.put(rule('c-r1', 'c', CONTINUE, udp));
     expect(conntrackChanges(run(t, 'c', { proto: IPPROTO_TCP }).ctx)).toBe(0);
   });
 
