@@ -12,7 +12,7 @@ import { inPortTag } from '../datapath/in-process-datapath.js';
 import { extractFlowKey, formatIp, KEY_WORDS, VXLAN_PORT_TOLLGATE, type FieldMask, type IpAddr, type Mac } from '../packet/index.js';
 import type { SimulationResult, StateChange } from '../simulation/index.js';
 import {
-  ArpTable, HostState, HostStateView, MacTable, NatLeases, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
+  ArpTable, HostState, HostStateView, MacTable, NatLeases, TunnelPeers, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
 } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
@@ -111,6 +111,8 @@ export class Agent {
   private readonly unsubscribe: (() => void)[] = [];
   private readonly workflow: PacketWorkflow;
   private readonly bindingView: BindingView;
+  /** The registered hosts' tunnel IPs: the only underlay sources the tunnel accepts once loaded. */
+  private readonly tunnelPeers: TunnelPeers;
   private housekeeping: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   private readonly upcallQueue: DpUpcall[] = [];
@@ -141,6 +143,7 @@ export class Agent {
       topology, macs, arp, local: this.local, natPorts: natLeases, pendingMacs: this.pendingMacs, pendingArp: this.pendingArp,
     });
     this.workflow = new PacketWorkflow(views, this.local);
+    this.tunnelPeers = new TunnelPeers(zk, hosts, { root: options.zookeeper.root, logger: options.logger });
     this.bindingView = {
       portActive: (portId) => hosts.portActive(portId),
       hostTunnelIp: (hostId) => {
@@ -201,6 +204,8 @@ export class Agent {
     this.listen();
     await this.pusher.start((imported) => this.importState(imported.changes));
     await this.hostState.register();
+    // Not awaited: until the hosts are listed the tunnel accepts any source (a slow store must not cut the overlay).
+    this.tunnelPeers.start();
     for (const b of this.options.bindings ?? []) await this.bindPort(b.portId, b.ifname, b.netns);
     this.housekeeping = setInterval(() => this.tick(), HOUSEKEEPING_MS);
     // The first packets should not wait for the topology one device at a time.
@@ -285,10 +290,12 @@ export class Agent {
   status(): {
     hostId: Id; counters: AgentCounters; waiting: number; waitingRoom: WaitingRoomCounters; tables: ReturnType<LocalTables['counts']>;
     push: ReturnType<FlowStatePusher['counters']>;
+    /** The underlay sources the tunnel accepts; null = any (the hosts are not listed yet). */
+    tunnelRemotes: string[] | null;
   } {
     return {
       hostId: this.options.hostId, counters: { ...this.counters }, waiting: this.waiting.length, waitingRoom: { ...this.waiting.counters },
-      tables: this.local.counts(), push: this.pusher.counters(),
+      tables: this.local.counts(), push: this.pusher.counters(), tunnelRemotes: remotesOf(this.tunnelPeers),
     };
   }
 
@@ -302,6 +309,7 @@ export class Agent {
     await this.datapath.close();
     await this.hostState.unregister().catch(() => undefined);
     this.hostState.close();
+    this.tunnelPeers.close();
     this.natLeases.close();
     this.macs.close();
     this.arp.close();
@@ -332,6 +340,13 @@ export class Agent {
         const tag = c.kind === 'port' ? bindingTag(c.portId) : hostTag(c.hostId);
         this.invalidate([tag]);
         this.releaseAndRetry(tag);
+      }),
+      this.tunnelPeers.onChange((ips) => {
+        try {
+          this.datapath.setTunnelRemotes([...ips]);
+        } catch (err) {
+          this.log.error({ err }, 'setting the tunnel remotes failed: the tunnel keeps its previous ones');
+        }
       }),
     );
   }
@@ -601,6 +616,11 @@ export class Agent {
     const stale = this.local.expire(now);
     if (stale.length > 0) this.invalidate(stale);
   }
+}
+
+function remotesOf(peers: TunnelPeers): string[] | null {
+  const ips = peers.tunnelIps();
+  return ips === undefined ? null : [...ips].sort();
 }
 
 async function openDatapath(options: AgentOptions, bindAddress: string, tunnelPort: number, log: Logger): Promise<Datapath> {

@@ -76,6 +76,8 @@ export interface DatapathStats {
   readonly tunnelSent: number;
   /** Malformed or unknown-source tunnel datagrams (the tunnel port's own counters). */
   readonly tunnelMalformedDropped: number;
+  /** Of those, datagrams from a source outside the accepted remotes (setTunnelRemotes). */
+  readonly tunnelUnknownRemoteDropped: number;
   readonly flowsInstalled: number;
   readonly flowsInvalidated: number;
   readonly flowsExpired: number;

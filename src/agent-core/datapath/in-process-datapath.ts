@@ -180,7 +180,8 @@ export class InProcessDatapath implements Datapath {
       };
     });
     return Promise.resolve({
-      ...this.c, flows: f.flows, masks: f.masks, tunnelMalformedDropped: t.malformedDropped + t.unknownRemoteDropped, ports,
+      ...this.c, flows: f.flows, masks: f.masks, tunnelMalformedDropped: t.malformedDropped + t.unknownRemoteDropped,
+      tunnelUnknownRemoteDropped: t.unknownRemoteDropped, ports,
     });
   }
 

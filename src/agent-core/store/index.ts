@@ -10,6 +10,7 @@ export { ZkTopologyCache, type TopologyCacheOptions, type TopologyLoadEvent } fr
 export { MacTable, type MacChange } from './mac-table.js';
 export { ArpTable, type ArpChange } from './arp-table.js';
 export { HostState, HostStateView, type HostRecord, type PortActiveRecord, type HostStateChange } from './host-state.js';
+export { TunnelPeers, type TunnelPeersListener } from './tunnel-peers.js';
 export { LearnedRoutesReader, LearnedRoutesWriter, type LearnedRoutesWriterOptions, type LearnedRoute } from './learned-routes.js';
 export { NatLeases, NAT_BLOCK_SIZE, NAT_BLOCKS_PER_IP, blockOfPort, type NatLeaseLost, type NatLeasesOptions } from './nat-leases.js';
 export { storeLogger, type Logger } from './log.js';

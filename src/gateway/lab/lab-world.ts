@@ -61,6 +61,8 @@ export interface AgentStatus {
   readonly tables: Record<string, number>;
   readonly push: Record<string, number>;
   readonly datapath: Record<string, number> & { ports: Record<string, number>[] };
+  /** Tunnel sources the agent accepts (the registered hosts' tunnel IPs); null: any, until the first listing. */
+  readonly tunnelRemotes?: string[] | null;
   /** A gateway with a `bgp` section: gobgpd and its sessions (src/gateway/bgp/bgp-gateway.ts). */
   readonly bgp?: {
     readonly gobgpd: { readonly state: string; readonly pid?: number; readonly restarts: number };
