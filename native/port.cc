@@ -343,7 +343,14 @@ class Port : public Napi::ObjectWrap<Port> {
     closed_ = true;
     if (poll_ != nullptr) {
       uv_poll_stop(poll_);  // removes the fd from epoll now, so closing it below is safe
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      if (inCleanupHook) {
+        // The environment (a worker thread's) is going away: Node unloads this addon before its
+        // loop runs the close callbacks, so a callback here would jump into unmapped code. Close
+        // without one and leave the few bytes of the handle behind.
+        uv_close(reinterpret_cast<uv_handle_t*>(poll_), nullptr);
+      } else {
+        uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      }
       poll_ = nullptr;
     }
     try {

@@ -52,8 +52,10 @@ export async function runAgent(configPath: string): Promise<number> {
   }
   const logger = pino({ name: 'tollgate', level: config.logging.level }, pino.destination(2)).child({ host: config.host.id });
   let agent: Agent;
+  // Set once the agent runs: a datapath that died stops the process (see below).
+  let datapathFailed: (err: Error) => void = () => undefined;
   try {
-    agent = await Agent.start(agentOptionsOf(config, logger));
+    agent = await Agent.start({ ...agentOptionsOf(config, logger), onDatapathFailure: (err) => datapathFailed(err) });
   } catch (err) {
     logger.fatal({ err }, 'agent could not start');
     return 1;
@@ -77,7 +79,7 @@ export async function runAgent(configPath: string): Promise<number> {
   process.stdout.write(`tollgate agent ${config.host.id} ready\n`);
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    const stop = (signal: string, code = 0): void => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping');
@@ -86,8 +88,8 @@ export async function runAgent(configPath: string): Promise<number> {
       bgpStopped.then(() => agent.stop()).then(
         () => {
           // Whatever handle a library leaves open must not keep a stopped agent alive.
-          setTimeout(() => process.exit(0), 2000).unref();
-          resolve(0);
+          setTimeout(() => process.exit(code), 2000).unref();
+          resolve(code);
         },
         (err: unknown) => {
           logger.error({ err }, 'stop failed');
@@ -106,6 +108,17 @@ export async function runAgent(configPath: string): Promise<number> {
     process.on('SIGHUP', () => {
       reloading = reloading.then(() => reload(configPath, agent, roles, logger));
     });
+    // A host whose datapath died forwards nothing: it must not keep its BGP sessions (peers would
+    // keep sending to it) nor its ZooKeeper session (others would keep tunnelling to it). Stop, BGP
+    // first, and exit non-zero for the service manager to restart the agent.
+    datapathFailed = (err) => {
+      logger.fatal({ err }, 'the datapath died: stopping (BGP first) so that peers and other hosts route around this host');
+      stop('datapath failure', 1);
+    };
+    // Fault injection for the end-to-end tests only (never set in a service unit).
+    if (process.env.TOLLGATE_TEST_FAULTS === 'datapath-crash-on-sigwinch') {
+      process.on('SIGWINCH', () => agent.simulateDatapathCrash());
+    }
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

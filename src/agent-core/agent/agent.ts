@@ -51,6 +51,11 @@ export interface AgentOptions {
    * Threads and isolation) or 'main' (GRE always: raw-socket cannot run in a worker).
    */
   readonly datapathThread?: 'worker' | 'main';
+  /**
+   * The datapath stopped working (its thread died): nothing forwards any more. The process should
+   * stop (its BGP first) so that peers and other hosts route around this host; default: logged.
+   */
+  readonly onDatapathFailure?: (err: Error) => void;
   readonly logger?: Logger;
 }
 
@@ -275,6 +280,13 @@ export class Agent {
   stopSteeringControlTraffic(uplinkPortId: Id): void {
     if (!this.controls.delete(uplinkPortId)) return;
     this.invalidate([controlTag(uplinkPortId), ...this.uplinkInPortTag(uplinkPortId)]);
+  }
+
+  /** Fault injection for tests: the datapath's thread throws as a bug in it would (worker datapath only). */
+  simulateDatapathCrash(): boolean {
+    if (!(this.datapath instanceof WorkerDatapath)) return false;
+    this.datapath.simulateWorkerCrash();
+    return true;
   }
 
   /** Uplinks whose control traffic is steered. */
@@ -631,6 +643,10 @@ async function openDatapath(options: AgentOptions, bindAddress: string, tunnelPo
   return WorkerDatapath.start({
     tunnel: { kind: 'vxlan', localAddress: bindAddress, port: tunnelPort },
     onError: (err) => log.error({ err }, 'datapath worker error'),
+    onDeath: (err) => {
+      log.fatal({ err }, 'the datapath died: this host forwards nothing any more');
+      options.onDatapathFailure?.(err);
+    },
   });
 }
 

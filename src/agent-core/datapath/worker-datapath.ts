@@ -45,6 +45,8 @@ export interface WorkerDatapathOptions {
   readonly maxCallsPerMessage?: number;
   /** Worker crashes and failures inside it; without a callback they become process warnings. */
   readonly onError?: (err: Error) => void;
+  /** The worker died without close(): nothing forwards any more (called once, after onError). */
+  readonly onDeath?: (err: Error) => void;
 }
 
 export interface WorkerDatapathStats extends DatapathStats, WorkerSideStats {
@@ -98,6 +100,7 @@ export class WorkerDatapath implements Datapath {
   #closing = false;
   #exited: Promise<number>;
   #dead: Error | undefined;
+  readonly #deathCb: ((err: Error) => void) | undefined;
   #crashes = 0;
   #callsDropped = 0;
   #mainUpcallDropped = 0;
@@ -110,6 +113,7 @@ export class WorkerDatapath implements Datapath {
     this.#maxCallsPerMessage = opts.maxCallsPerMessage ?? 4096;
     this.#maxUpcallsInFlight = maxUpcallsInFlight;
     this.#errorCb = opts.onError;
+    this.#deathCb = opts.onDeath;
     this.#exited = new Promise((resolve) => worker.once('exit', resolve));
   }
 
@@ -307,6 +311,7 @@ export class WorkerDatapath implements Datapath {
       this.#crashes++;
       this.#die(err);
       this.#report(err);
+      this.#deathCb?.(err);
     });
     this.#worker.on('exit', (code) => {
       if (this.#dead !== undefined) return;
@@ -316,6 +321,7 @@ export class WorkerDatapath implements Datapath {
         this.#report(err);
       }
       this.#die(err);
+      if (!this.#closing) this.#deathCb?.(err);
     });
   }
 

@@ -252,9 +252,10 @@ export class LabWorld {
     return join(this.dir, 'state', `${this.specs[host].hostId}.flow-state.json`);
   }
 
-  async startAgent(host: HostName, opts: { push?: boolean } = {}): Promise<ChildHandle> {
+  /** Starts the host's agent; `env` adds environment variables (the tests' fault injection). */
+  async startAgent(host: HostName, opts: { push?: boolean; env?: Record<string, string> } = {}): Promise<ChildHandle> {
     const file = this.configFile(host, opts);
-    const child = this.lab.spawn(undefined, process.execPath, [...agentCommand(), 'agent', '--config', file]);
+    const child = this.lab.spawn(undefined, process.execPath, [...agentCommand(), 'agent', '--config', file], { env: opts.env });
     this.agents.set(host, child);
     await child.waitForLine((l) => l.includes('ready'), 30_000);
     return child;

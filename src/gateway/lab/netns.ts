@@ -268,9 +268,10 @@ export class NetnsLab {
   }
 
   /** Starts a long-running command inside ns; it is killed on cleanup if still running. */
-  spawn(ns: string | undefined, cmd: string, args: readonly string[] = []): ChildHandle {
+  spawn(ns: string | undefined, cmd: string, args: readonly string[] = [], opts: { env?: Record<string, string> } = {}): ChildHandle {
     const [file, argv] = ns === undefined ? [cmd, args] : ['ip', ['netns', 'exec', ns, cmd, ...args]];
-    const child = new ChildHandle(spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const env = opts.env === undefined ? undefined : { ...process.env, ...opts.env };
+    const child = new ChildHandle(spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], env }));
     this.#children.push(child);
     return child;
   }

@@ -147,4 +147,22 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
     await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
     expect((await world.status('gwB')).bgp?.gobgpd.pid).not.toBe(pid);
   }, 90_000);
+
+  test('gateway B\'s datapath dies: the agent stops its BGP first (BIRD reads a Cease, not a hold-timer expiry) and exits non-zero; started again, it peers again', async () => {
+    const bird = world.upstream!.bird;
+    await world.stopAgent('gwB');
+    // Fault injection (agent-command.ts): SIGWINCH makes the datapath's thread throw.
+    const child = await world.startAgent('gwB', { env: { TOLLGATE_TEST_FAULTS: 'datapath-crash-on-sigwinch' } });
+    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
+    child.proc.kill('SIGWINCH');
+    await waitFor(() => child.exitCode !== undefined, { timeoutMs: 20_000, what: 'gateway B to exit after its datapath died' });
+    expect(child.exitCode).toBe(1);
+    expect(child.stderr).toContain('the datapath died');
+    expect(await bird.bgpState('gw_b')).not.toBe('Established');
+    // gobgpd removed its peers before it stopped: a Cease (Peer De-configured), not a lost connection.
+    expect(await bird.birdc('show protocols all gw_b')).toMatch(/Last error:\s+Received: Peer de-configured/);
+    await world.stopAgent('gwB');
+    await world.startAgent('gwB');
+    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
+  }, 120_000);
 });
