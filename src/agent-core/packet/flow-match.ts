@@ -94,7 +94,7 @@ export class FlowMatch {
 
   constructor(key: Float64Array) {
     this.orig = key;
-    this.cur = Float64Array.from(key);
+    this.cur = key.slice();
   }
 
   static empty(): FlowMatch {
