@@ -289,11 +289,6 @@ export class Agent {
     return true;
   }
 
-  /** Uplinks whose control traffic is steered. */
-  controlSteered(): Id[] {
-    return [...this.controls.keys()];
-  }
-
   private uplinkInPortTag(uplinkPortId: Id): string[] {
     const b = this.bindings.ofPort(uplinkPortId);
     return b === undefined ? [] : [inPortTag(b.dpPort)];
