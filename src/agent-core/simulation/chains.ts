@@ -13,6 +13,7 @@
 // connections opened from inside, which never reach that rule themselves.
 import type { Chain, Id, Rule } from '../topology/types.js';
 import type { SimContext } from './context.js';
+import { type ChainCode, chainCode } from './chain-code.js';
 import { COND_NO, COND_NOT_YET, type CompiledCondition, compiledConditionOf, matchCondition } from './conditions.js';
 import { connState } from './conntrack.js';
 import { applyNatRule } from './nat.js';
@@ -37,6 +38,9 @@ interface ChainCache {
   /** Whether the chain tests connection state, known at rule generation `tracksGeneration` (jump-free, complete chains only). */
   tracks: boolean;
   tracksGeneration: number;
+  /** The chain's rules as generated code (chain-code.ts), built once all were looked up at `codeGeneration`. */
+  code: ChainCode | undefined;
+  codeGeneration: number;
 }
 
 const chainCaches = new WeakMap<Chain, ChainCache>();
@@ -67,7 +71,7 @@ export function evaluateChain(ctx: SimContext, chainId: Id | undefined, deviceId
 function cacheOf(chain: Chain): ChainCache {
   let c = chainCaches.get(chain);
   if (c === undefined) {
-    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length), generation: -1, verified: 0, tracks: false, tracksGeneration: -1 };
+    c = { tag: deviceTag(chain.id), rules: new Array(chain.ruleIds.length), conds: new Array(chain.ruleIds.length), generation: -1, verified: 0, tracks: false, tracksGeneration: -1, code: undefined, codeGeneration: -1 };
     chainCaches.set(chain, c);
   }
   return c;
@@ -151,6 +155,13 @@ function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunR
     cache.generation = generation ?? -1;
     cache.verified = 0;
   }
+  if (generation !== undefined && cache.verified === ids.length) {
+    if (cache.codeGeneration !== generation) {
+      cache.code = chainCode(cache.conds as CompiledCondition[]);
+      cache.codeGeneration = generation;
+    }
+    return runScanned(ctx, cache, cache.code!, chainId, deviceId, stack);
+  }
   for (let i = 0; i < ids.length; i++) {
     let rule: Rule | undefined;
     if (i < cache.verified) {
@@ -167,6 +178,26 @@ function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunR
       continue;
     }
     if (hit === COND_NOT_YET) return 'notYet';
+    const r = applyRule(ctx, rule, chainId, deviceId, stack);
+    if (r !== undefined) return r;
+  }
+  return 'return';
+}
+
+/** runChain over rules all looked up at this generation: the generated scan, the interpreter where it stops on a complex rule. */
+function runScanned(ctx: SimContext, cache: ChainCache, code: ChainCode, chainId: Id, deviceId: Id, stack: Id[]): RunResult {
+  const n = code.simple.length;
+  for (let i = code.scan(ctx.match, ctx, 0); i < n; i = code.scan(ctx.match, ctx, i + 1)) {
+    const rule = cache.rules[i]!;
+    if (!code.simple[i]) {
+      const cond = cache.conds[i]!;
+      const hit = matchCondition(ctx, cond, deviceId);
+      if (hit === COND_NO) {
+        if (cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
+        continue;
+      }
+      if (hit === COND_NOT_YET) return 'notYet';
+    }
     const r = applyRule(ctx, rule, chainId, deviceId, stack);
     if (r !== undefined) return r;
   }

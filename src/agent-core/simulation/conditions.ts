@@ -31,8 +31,32 @@ export type CondResult = typeof COND_NO | typeof COND_YES | typeof COND_NOT_YET;
 
 type Test = (ctx: SimContext, deviceId: Id) => CondResult;
 
+/**
+ * What a field test does, for code that evaluates it inline (chain-code.ts): the same reads of the
+ * match in the same order as the test's closure. Tests that consult the topology or the state
+ * tables (port groups, connection state) have none.
+ */
+export type TestSpec =
+  | { readonly k: 'eq'; readonly f: Field; readonly v: number; readonly inv: boolean }
+  | { readonly k: 'ipField'; readonly f: Field; readonly v: number; readonly inv: boolean }
+  | { readonly k: 'cidr4'; readonly f: Field; readonly mask: number; readonly net: number; readonly inv: boolean }
+  | { readonly k: 'cidr6'; readonly f: Field; readonly masks: readonly number[]; readonly nets: readonly number[]; readonly inv: boolean }
+  | { readonly k: 'tp'; readonly f: Field; readonly start: number; readonly end: number; readonly inv: boolean }
+  | { readonly k: 'icmp'; readonly f: Field; readonly v: number; readonly inv: boolean }
+  | { readonly k: 'frag'; readonly policy: 'unfragmented' | 'header' | 'nonheader' }
+  | { readonly k: 'ports'; readonly set: ReadonlySet<Id>; readonly inv: boolean; readonly out: boolean };
+
+const specs = new WeakMap<Test, TestSpec>();
+
+function withSpec(t: Test, spec: TestSpec): Test {
+  specs.set(t, spec);
+  return t;
+}
+
 export interface CompiledCondition {
   readonly tests: readonly Test[];
+  /** Each test's spec, or undefined for a test that only its closure can evaluate. */
+  readonly specs: readonly (TestSpec | undefined)[];
   readonly invert: boolean;
   /** The condition tests connection state: the chain holding it tracks every packet it sees. */
   readonly tracksConnections: boolean;
@@ -48,8 +72,9 @@ function isIpEt(et: number): boolean {
 
 function portIdsTest(ids: readonly Id[], inv: boolean, out: boolean): Test {
   const set = new Set(ids);
-  if (out) return (ctx) => yes((ctx.outPortId !== undefined && set.has(ctx.outPortId)) !== inv);
-  return (ctx) => yes(set.has(ctx.inPortId) !== inv);
+  const spec: TestSpec = { k: 'ports', set, inv, out };
+  if (out) return withSpec((ctx) => yes((ctx.outPortId !== undefined && set.has(ctx.outPortId)) !== inv), spec);
+  return withSpec((ctx) => yes(set.has(ctx.inPortId) !== inv), spec);
 }
 
 const groupSets = new WeakMap<PortGroup, ReadonlySet<Id>>();
@@ -79,16 +104,16 @@ function portGroupTest(id: Id, inv: boolean, out: boolean): Test {
 
 /** A one-word field compared for equality, on any packet. */
 function fieldEqualsTest(f: Field, v: number, inv: boolean): Test {
-  return (ctx) => yes((ctx.match.get(f) === v) !== inv);
+  return withSpec((ctx) => yes((ctx.match.get(f) === v) !== inv), { k: 'eq', f, v, inv });
 }
 
 /** A one-word IP header field (protocol, TOS) compared for equality, on IPv4/IPv6 packets. */
 function ipFieldTest(f: Field, v: number, inv: boolean): Test {
-  return (ctx) => {
+  return withSpec((ctx) => {
     const m = ctx.match;
     if (!isIpEt(m.get(Field.EthType))) return COND_NO;
     return yes((m.get(f) === v) !== inv);
-  };
+  }, { k: 'ipField', f, v, inv });
 }
 
 function cidrTest(f: Field, text: string, inv: boolean): Test | string {
@@ -97,12 +122,12 @@ function cidrTest(f: Field, text: string, inv: boolean): Test | string {
   if (typeof c.addr === 'number') {
     const mask = c.len === 0 ? 0 : (0xffffffff << (32 - c.len)) >>> 0;
     const net = (c.addr & mask) >>> 0;
-    return (ctx) => {
+    return withSpec((ctx) => {
       const m = ctx.match;
       const et = m.get(Field.EthType);
       if (et !== ETHERTYPE_IPV4 && et !== ETHERTYPE_ARP) return COND_NO;
       return yes((((m.get(f) & mask) >>> 0) === net) !== inv);
-    };
+    }, { k: 'cidr4', f, mask, net, inv });
   }
   // IPv6: compare word by word against the key's four words, with no bigint per packet.
   const masks: number[] = [];
@@ -114,7 +139,7 @@ function cidrTest(f: Field, text: string, inv: boolean): Test | string {
     nets.push((Number((c.addr >> BigInt(96 - 32 * i)) & 0xffffffffn) & mk) >>> 0);
   }
   const off = FIELD_OFFSET[f];
-  return (ctx) => {
+  return withSpec((ctx) => {
     const m = ctx.match;
     if (m.get(Field.EthType) !== ETHERTYPE_IPV6) return COND_NO;
     m.get(f);
@@ -122,36 +147,37 @@ function cidrTest(f: Field, text: string, inv: boolean): Test | string {
     let inside = true;
     for (let i = 0; i < 4 && inside; i++) inside = ((w[off + i] & masks[i]) >>> 0) === nets[i];
     return yes(inside !== inv);
-  };
+  }, { k: 'cidr6', f, masks, nets, inv });
 }
 
 function tpTest(f: Field, r: PortRange, inv: boolean): Test {
   const { start, end } = r;
-  return (ctx) => {
+  return withSpec((ctx) => {
     const m = ctx.match;
     if (!isIpEt(m.get(Field.EthType))) return COND_NO;
     const p = m.get(Field.IpProto);
     if (p !== IPPROTO_TCP && p !== IPPROTO_UDP) return COND_NO;
     const v = m.get(f);
     return yes((v >= start && v <= end) !== inv);
-  };
+  }, { k: 'tp', f, start, end, inv });
 }
 
 function icmpTest(f: Field, v: number, inv: boolean): Test {
-  return (ctx) => {
+  return withSpec((ctx) => {
     const m = ctx.match;
     const et = m.get(Field.EthType);
     if (!isIpEt(et)) return COND_NO;
     const p = m.get(Field.IpProto);
     if (et === ETHERTYPE_IPV4 ? p !== IPPROTO_ICMP : p !== IPPROTO_ICMPV6) return COND_NO;
     return yes((m.get(f) === v) !== inv);
-  };
+  }, { k: 'icmp', f, v, inv });
 }
 
 function fragmentTest(policy: 'unfragmented' | 'header' | 'nonheader'): Test {
-  if (policy === 'unfragmented') return (ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_NONE);
-  if (policy === 'header') return (ctx) => yes(ctx.match.get(Field.IpFrag) !== FRAG_LATER);
-  return (ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_LATER);
+  const spec: TestSpec = { k: 'frag', policy };
+  if (policy === 'unfragmented') return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_NONE), spec);
+  if (policy === 'header') return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) !== FRAG_LATER), spec);
+  return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_LATER), spec);
 }
 
 /** Compiles a condition: parses addresses once and lists the tests in evaluation order. */
@@ -188,7 +214,7 @@ export function compileCondition(c: Condition): CompiledCondition {
   if (c.outPortGroup) add(portGroupTest(c.outPortGroup.value, inv(c.outPortGroup), true));
   const want = c.connState;
   if (want !== undefined) add((ctx, dev) => yes(connState(ctx, dev) === want));
-  return { tests, invert: c.invert === true, tracksConnections: want !== undefined, broken };
+  return { tests, specs: tests.map((t) => specs.get(t)), invert: c.invert === true, tracksConnections: want !== undefined, broken };
 }
 
 const compiled = new WeakMap<Rule, CompiledCondition>();
