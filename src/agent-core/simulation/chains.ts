@@ -14,7 +14,7 @@
 import type { Chain, Id, Rule } from '../topology/types.js';
 import type { SimContext } from './context.js';
 import { type ChainCode, chainCode } from './chain-code.js';
-import { COND_NO, COND_NOT_YET, type CompiledCondition, compiledConditionOf, matchCondition } from './conditions.js';
+import { COND_NO, COND_NOT_YET, type CompiledCondition, type CondResult, compiledConditionOf, matchCondition } from './conditions.js';
 import { connState } from './conntrack.js';
 import { applyNatRule } from './nat.js';
 import { deviceTag } from './tags.js';
@@ -171,17 +171,20 @@ function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunR
       if (rule === undefined) return missingRules(ctx, chain, i);
       if (generation !== undefined && i === cache.verified) cache.verified = i + 1;
     }
-    const cond = conditionAt(cache, i, rule);
-    const hit = matchCondition(ctx, cond, deviceId);
-    if (hit === COND_NO) {
-      if (cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
-      continue;
-    }
+    const hit = interpretCondition(ctx, rule, conditionAt(cache, i, rule), deviceId);
+    if (hit === COND_NO) continue;
     if (hit === COND_NOT_YET) return 'notYet';
     const r = applyRule(ctx, rule, chainId, deviceId, stack);
     if (r !== undefined) return r;
   }
   return 'return';
+}
+
+/** A rule's condition through its closures; a broken one is traced as never matching. */
+function interpretCondition(ctx: SimContext, rule: Rule, cond: CompiledCondition, deviceId: Id): CondResult {
+  const hit = matchCondition(ctx, cond, deviceId);
+  if (hit === COND_NO && cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
+  return hit;
 }
 
 /** runChain over rules all looked up at this generation: the generated scan, the interpreter where it stops on a complex rule. */
@@ -190,12 +193,8 @@ function runScanned(ctx: SimContext, cache: ChainCache, code: ChainCode, chainId
   for (let i = code.scan(ctx.match, ctx, 0); i < n; i = code.scan(ctx.match, ctx, i + 1)) {
     const rule = cache.rules[i]!;
     if (!code.simple[i]) {
-      const cond = cache.conds[i]!;
-      const hit = matchCondition(ctx, cond, deviceId);
-      if (hit === COND_NO) {
-        if (cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
-        continue;
-      }
+      const hit = interpretCondition(ctx, rule, cache.conds[i]!, deviceId);
+      if (hit === COND_NO) continue;
       if (hit === COND_NOT_YET) return 'notYet';
     }
     const r = applyRule(ctx, rule, chainId, deviceId, stack);
