@@ -165,7 +165,7 @@ async function reloadBgp(agent: Agent, roles: Roles, config: TollgateConfig, log
       return;
     }
     if (current !== undefined) {
-      logger.warn(config.bgp === undefined ? 'reload: the bgp section is gone: stopping the BGP role' : 'reload: gobgpd\'s namespace, binary or socket changed: restarting the BGP role');
+      logger.warn(config.bgp === undefined ? 'reload: the bgp section is gone: stopping the BGP role' : 'reload: gobgpd\'s namespace, listen port, binary or socket changed: restarting the BGP role');
       roles.bgp = undefined;
       await current.stop();
     }

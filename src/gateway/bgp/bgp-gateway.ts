@@ -52,9 +52,9 @@ export class BgpGateway {
   static async start(agent: Agent, config: TollgateConfig, logger: Logger): Promise<BgpGateway | undefined> {
     const roleConfig = bgpRoleConfigOf(config);
     if (roleConfig === undefined || config.bgp === undefined) return undefined;
+    mkdirSync(dirname(config.bgp.gobgpd.socket), { recursive: true });
     const ns = await BgpNamespace.create(config.bgp.namespace, config.host.id, bgpTcpPorts(config));
     const routes = new RoutesByRouter({ zk: agent.zk, hostId: config.host.id, root: config.zookeeper.root, logger });
-    mkdirSync(dirname(config.bgp.gobgpd.socket), { recursive: true });
     const role = new BgpRole({
       gobgpd: { binary: config.bgp.gobgpd.binary, protoDir: config.bgp.gobgpd.protoDir, api: { socket: config.bgp.gobgpd.socket }, netns: ns.name },
       routes,
@@ -86,7 +86,8 @@ export class BgpGateway {
 
   /** Whether a reload can apply `next`, or the role must be stopped and started again. */
   canReload(next: TollgateConfig): boolean {
-    return next.bgp !== undefined && next.bgp.namespace === this.config.bgp?.namespace &&
+    // The listen port is in the namespace's firewall and the datapath's steering: a change rebuilds both.
+    return next.bgp !== undefined && next.bgp.namespace === this.config.bgp?.namespace && next.bgp.listenPort === this.config.bgp.listenPort &&
       next.bgp.gobgpd.binary === this.config.bgp.gobgpd.binary && next.bgp.gobgpd.protoDir === this.config.bgp.gobgpd.protoDir &&
       next.bgp.gobgpd.socket === this.config.bgp.gobgpd.socket;
   }
