@@ -16,7 +16,7 @@ import {
 } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
-import { BGP_TCP_PORT, controlTag, steerUplinkFrame, type ControlSteering } from './control-ports.js';
+import { BGP_TCP_PORT, controlTag, steerUplinkFrame, type ControlSteering } from './control-steering.js';
 import { bindingTag, hostTag, resolveEgress, type BindingView } from './egress-resolver.js';
 import { FlowStatePusher, type FlowStatePusherOptions } from './flow-state-pusher.js';
 import { LocalTables } from './local-tables.js';
@@ -106,7 +106,7 @@ export class Agent {
   };
   readonly local = new LocalTables();
   readonly bindings = new PortBindings();
-  /** Uplinks whose BGP is gobgpd's (through the kernel), see control-ports.ts. */
+  /** Uplinks whose BGP is gobgpd's (through the kernel), see control-steering.ts. */
   private readonly controls = new Map<Id, ControlSteering>();
   private readonly log: Logger;
   private readonly waiting: WaitingRoom<ParkedPacket>;

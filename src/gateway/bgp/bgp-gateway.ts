@@ -1,11 +1,11 @@
 // The BGP role inside `tollgate agent` (DESIGN: BGP; Gateway roles): gobgpd runs in its own network
 // namespace with one macvlan per peering uplink carrying that uplink's addresses and MAC (see
 // bgp-namespace.ts); the agent's datapath leaves the uplink's BGP to it (agent-core/agent/
-// control-ports.ts). Learned routes go into the store per provider
+// control-steering.ts). Learned routes go into the store per provider
 // router; the routers' prefixes marked for advertisement (and the uplinks' `advertise` lists) are
 // announced and kept in sync with the topology. Reloads are applied as differences.
 import { mkdirSync } from 'node:fs';
-import { BGP_TCP_PORT } from '../../agent-core/agent/control-ports.js';
+import { BGP_TCP_PORT } from '../../agent-core/agent/control-steering.js';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Agent } from '../../agent-core/agent/agent.js';

@@ -29,7 +29,7 @@ function ip(args: readonly string[]): Promise<string> {
  * The macvlan's name (at most 15 bytes) from the namespace, host and uplink port: stable across
  * restarts, distinct between agents (and labs) on one machine.
  */
-export function controlLinkOf(namespace: string, hostId: string, uplinkPortId: string): string {
+export function controlInterfaceOf(namespace: string, hostId: string, uplinkPortId: string): string {
   return `tgb${createHash('sha256').update(`${namespace}\0${hostId}\0${uplinkPortId}`).digest('hex').slice(0, 8)}`;
 }
 
@@ -83,7 +83,7 @@ export class BgpNamespace {
 
   /** The uplink's macvlan with its addresses and MAC, in this namespace; returns its name. */
   async addUplink(u: UplinkConfig): Promise<string> {
-    const name = controlLinkOf(this.name, this.hostId, u.port.id);
+    const name = controlInterfaceOf(this.name, this.hostId, u.port.id);
     const inUplinkNs = u.netns === undefined ? [] : ['-n', u.netns];
     // One left in the uplink's namespace by a move that failed goes first.
     await ip([...inUplinkNs, 'link', 'del', name]).catch(() => undefined);

@@ -2,7 +2,7 @@
 // gobgpd's control links (src/gateway/bgp/bgp-namespace.ts).
 import { parseConfigText } from '../../../src/gateway/config/index.js';
 import { bgpRoleConfigOf, peeringUplinks, uplinkAddresses } from '../../../src/gateway/bgp/bgp-settings.js';
-import { controlFirewall, controlLinkOf, multihopRoutes } from '../../../src/gateway/bgp/bgp-namespace.js';
+import { controlFirewall, controlInterfaceOf, multihopRoutes } from '../../../src/gateway/bgp/bgp-namespace.js';
 import { validateBgpConfig } from '../../../src/bgp/index.js';
 import { formatIp } from '../../../src/agent-core/packet/index.js';
 import { BASE, FILE, yamlLines } from '../config/helpers.js';
@@ -53,14 +53,14 @@ describe('bgpRoleConfigOf', () => {
   });
 });
 
-describe('controlLinkOf', () => {
+describe('controlInterfaceOf', () => {
   it('gives interface names of at most 15 bytes, stable, distinct per namespace, host and uplink', () => {
-    const a = controlLinkOf('ns', 'gw-a', 'uplink-a');
-    expect(a).toBe(controlLinkOf('ns', 'gw-a', 'uplink-a'));
+    const a = controlInterfaceOf('ns', 'gw-a', 'uplink-a');
+    expect(a).toBe(controlInterfaceOf('ns', 'gw-a', 'uplink-a'));
     expect(a.length).toBeLessThanOrEqual(15);
-    expect(controlLinkOf('ns', 'gw-b', 'uplink-a')).not.toBe(a);
-    expect(controlLinkOf('ns', 'gw-a', 'uplink-b')).not.toBe(a);
-    expect(controlLinkOf('ns2', 'gw-a', 'uplink-a')).not.toBe(a);
+    expect(controlInterfaceOf('ns', 'gw-b', 'uplink-a')).not.toBe(a);
+    expect(controlInterfaceOf('ns', 'gw-a', 'uplink-b')).not.toBe(a);
+    expect(controlInterfaceOf('ns2', 'gw-a', 'uplink-a')).not.toBe(a);
   });
 });
 

@@ -1,4 +1,4 @@
-// An uplink's control traffic (src/agent-core/agent/control-ports.ts): BGP to the uplink's own
+// An uplink's control traffic (src/agent-core/agent/control-steering.ts): BGP to the uplink's own
 // addresses is the kernel's (gobgpd's macvlan), ARP/ND and everything else are simulated with a
 // mask that can never cover a frame that is the kernel's.
 import fc from 'fast-check';
@@ -6,7 +6,7 @@ import {
   buildArpRequest, buildNdSolicit, extractFlowKey, FIELD_OFFSET, Field, fieldBit, IPPROTO_TCP, IPPROTO_UDP, KEY_WORDS,
   parseIp4, parseIp6, type FieldMask,
 } from '../../../src/agent-core/packet/index.js';
-import { BGP_TCP_PORT, steerUplinkFrame, type ControlSteering } from '../../../src/agent-core/agent/control-ports.js';
+import { BGP_TCP_PORT, steerUplinkFrame, type ControlSteering } from '../../../src/agent-core/agent/control-steering.js';
 import { echo4, ip4Frame, ip6Frame, tcp, udp } from '../packet/samples.js';
 
 const UPLINK_V4 = parseIp4('192.0.2.2')!;
