@@ -6,6 +6,7 @@ import { Agent, type AgentOptions } from '../agent-core/agent/agent.js';
 import { TopologyStore } from '../agent-core/store/index.js';
 import { ConfigError, loadConfig, type TollgateConfig } from './config/index.js';
 import { BgpGateway } from './bgp/bgp-gateway.js';
+import { startMainLoopWatchdog } from './main-loop-watchdog.js';
 import { reconcileUplinks } from './uplinks.js';
 
 /** The agent's optional roles, replaced on reload. */
@@ -75,6 +76,8 @@ export async function runAgent(configPath: string): Promise<number> {
     await agent.stop().catch(() => undefined);
     return 1;
   }
+  // From here a hung main loop kills the process (see main-loop-watchdog.ts).
+  const watchdog = config.watchdog.enabled ? startMainLoopWatchdog({ stallMs: config.watchdog.stallMs, name: config.host.id }) : undefined;
   // A line on stdout when ready: scripts and tests wait for it.
   process.stdout.write(`tollgate agent ${config.host.id} ready\n`);
   return new Promise<number>((resolve) => {
@@ -82,6 +85,7 @@ export async function runAgent(configPath: string): Promise<number> {
     const stop = (signal: string, code = 0): void => {
       if (stopping) return;
       stopping = true;
+      watchdog?.stop();
       logger.info({ signal }, 'stopping');
       // gobgpd goes first: peers see a Cease and withdraw while the datapath still forwards.
       const bgpStopped = roles.bgp?.stop() ?? Promise.resolve();
@@ -116,12 +120,18 @@ export async function runAgent(configPath: string): Promise<number> {
       stop('datapath failure', 1);
     };
     // Fault injection for the end-to-end tests only (never set in a service unit).
-    if (process.env.TOLLGATE_TEST_FAULTS === 'datapath-crash-on-sigwinch') {
-      process.on('SIGWINCH', () => agent.simulateDatapathCrash());
-    }
+    const fault = process.env.TOLLGATE_TEST_FAULTS;
+    if (fault === 'datapath-crash-on-sigwinch') process.on('SIGWINCH', () => agent.simulateDatapathCrash());
+    if (fault === 'main-loop-hang-on-sigwinch') process.on('SIGWINCH', hangMainLoop);
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** A main loop that never turns again (test fault): what a deadlock or a runaway loop looks like from outside. */
+function hangMainLoop(): void {
+  const spin = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(spin, 0, 0, 1000);
 }
 
 /** Binds ports added to the config and unbinds those removed, then reloads the BGP role; other changes need a restart. */

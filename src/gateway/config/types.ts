@@ -108,6 +108,11 @@ export interface LoggingConfig {
   readonly level: LogLevel;
 }
 
+export interface WatchdogConfig {
+  readonly enabled: boolean;
+  readonly stallMs: number;
+}
+
 export interface TollgateConfig {
   readonly host: HostConfig;
   readonly zookeeper: ZookeeperConfig;
@@ -119,4 +124,5 @@ export interface TollgateConfig {
   readonly bgp?: BgpConfig;
   readonly uplinks: readonly UplinkConfig[];
   readonly logging: LoggingConfig;
+  readonly watchdog: WatchdogConfig;
 }

@@ -165,4 +165,25 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
     await world.startAgent('gwB');
     await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
   }, 120_000);
+
+  test('gateway B\'s main loop hangs: the watchdog kills the agent and says why, gobgpd dies with it and BIRD sees the connection close; started again, it peers again', async () => {
+    const bird = world.upstream!.bird;
+    await world.stopAgent('gwB');
+    // Fault injection (agent-command.ts): SIGWINCH blocks the main loop for good; the datapath thread and gobgpd go on.
+    const child = await world.startAgent('gwB', { env: { TOLLGATE_TEST_FAULTS: 'main-loop-hang-on-sigwinch' } });
+    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
+    const pid = (await world.status('gwB')).bgp?.gobgpd.pid;
+    expect(pid).toBeDefined();
+    child.proc.kill('SIGWINCH');
+    // The default stall is 5 s; BIRD's hold time here is 9 s, but the session must end by a closed connection.
+    await waitFor(() => child.exitCode !== undefined, { timeoutMs: 20_000, what: 'the watchdog to kill gateway B\'s hung agent' });
+    expect(child.proc.signalCode).toBe('SIGKILL');
+    expect(child.stderr).toMatch(/"component":"watchdog".*the main loop has not run for/);
+    await waitFor(async () => (await bird.bgpState('gw_b')) !== 'Established', { timeoutMs: 5_000, intervalMs: 50, what: 'BIRD to see gateway B\'s session end' });
+    expect(await bird.birdc('show protocols all gw_b')).toMatch(/Last error:\s+Socket: Connection closed/);
+    await waitFor(() => !isRunning(pid!), { timeoutMs: 5_000, what: `gobgpd ${pid} to die with its agent` });
+    await world.stopAgent('gwB');
+    await world.startAgent('gwB');
+    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
+  }, 120_000);
 });

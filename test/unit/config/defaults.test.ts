@@ -19,13 +19,14 @@ describe('config defaults', () => {
       api: { listen: '127.0.0.1:8181' },
       uplinks: [],
       logging: { level: 'info' },
+      watchdog: { enabled: true, stallMs: 5000 },
     });
   });
 
   it('the schema defaults are the ones applied (the schema is the single source of truth)', () => {
     const schema = readConfigSchema() as { properties: Record<string, { properties?: Record<string, { default?: unknown }> }> };
     const config = load(yamlLines(...BASE)) as unknown as Record<string, Record<string, unknown>>;
-    for (const section of ['zookeeper', 'tunnel', 'flowState', 'api', 'logging']) {
+    for (const section of ['zookeeper', 'tunnel', 'flowState', 'api', 'logging', 'watchdog']) {
       for (const [field, spec] of Object.entries(schema.properties[section].properties ?? {})) {
         if (spec.default !== undefined) expect([section, field, config[section][field]]).toEqual([section, field, spec.default]);
       }

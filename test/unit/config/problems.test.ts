@@ -18,7 +18,7 @@ describe('config problems: structure (JSON schema)', () => {
     ['snake_case for camelCase', yamlLines(...BASE, '  session_timeout_ms: 5000'),
       "test.yaml:6:3: zookeeper.session_timeout_ms: unknown field 'session_timeout_ms' (did you mean 'sessionTimeoutMs'?)"],
     ['an unknown top-level section with no close match', yamlLines(...BASE, 'frobnicate: 1'),
-      "test.yaml:6:1: frobnicate: unknown field 'frobnicate' (known fields: host, zookeeper, tunnel, flowState, bindings, api, bgp, uplinks, logging)"],
+      "test.yaml:6:1: frobnicate: unknown field 'frobnicate' (known fields: host, zookeeper, tunnel, flowState, bindings, api, bgp, uplinks, logging, watchdog)"],
     ['a missing required field, at its section', 'host:\n  id: gw1\nzookeeper: { servers: ["127.0.0.1:2181"] }\n',
       'test.yaml:1:1: host.tunnelIp: required field is missing'],
     ['a missing required section, at the top', 'host: { id: gw1, tunnelIp: 192.0.2.1 }\n', 'test.yaml:1:1: zookeeper: required field is missing'],

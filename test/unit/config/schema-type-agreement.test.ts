@@ -43,6 +43,7 @@ const TYPE_KEYS: KeyTree<TollgateConfig> = {
     },
   },
   logging: { level: true },
+  watchdog: { enabled: true, stallMs: true },
 };
 
 type Tree = { [key: string]: Tree | true };
