@@ -18,7 +18,7 @@ import {
 import { simulate, type SimulationResult, type SimulationViews } from '../src/agent-core/simulation/index.js';
 import { InMemoryTopology, type Id, type TopologyView } from '../src/agent-core/topology/index.js';
 import { LAB, buildLabTopology } from '../src/gateway/lab/lab-topology.js';
-import { benchFlowLookup } from './flow-lookup.js';
+import { benchFlowLookup, thpNote } from './flow-lookup.js';
 
 const ROUNDS = 3;
 const WARMUP_MS = 700;
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     console.log(
       `  ${first.flows.toLocaleString('en-US')} flows in ${first.masks} masks, ${Math.round(first.missShare * 100)}% misses, ` +
-        `installs ${fmt(first.installsPerSec)}/s, longest probe ${first.maxProbeLength}, cpu/wall ${first.cpuShare}; ` +
+        `installs ${fmt(first.installsPerSec)}/s, longest probe ${first.maxProbeLength}, cpu/wall ${first.cpuShare}, ${thpNote(first.hugePageMiB)}; ` +
         `baseline over ${first.baselineLookups} lookups`,
     );
     console.log(`  single-key: median of ${single.length} rounds ${fmt(median(single))}/s, best ${fmt(Math.max(...single))}/s`);

@@ -19,6 +19,7 @@ import {
 } from '../src/agent-core/packet/flow-match.js';
 import { pathToFileURL } from 'node:url';
 import { type Flow, type FlowTable, LinearFlowTable, MegaflowTable } from '../src/agent-core/flows/index.js';
+import { hugePageBytes } from '../src/gateway/huge-pages.js';
 
 export interface FlowLookupResult {
   name: string;
@@ -51,6 +52,11 @@ export interface FlowLookupResult {
   cpuBatchOpsPerSec: number;
   /** Median single-key lookups/s through lookup() and the flow object (the path before slot payloads). */
   viaFlowOpsPerSec: number;
+  /**
+   * MiB of this process in transparent huge pages once the table is built: the table's typed arrays
+   * are there when glibc's malloc is told to (GLIBC_TUNABLES, as bin/tollgate starts the agent).
+   */
+  hugePageMiB: number;
 }
 
 const maskOf = (...fields: Field[]): FieldMask => fields.reduce<FieldMask>((m, f) => m | fieldBit(f), 0);
@@ -344,6 +350,7 @@ export async function benchFlowLookup(opts: {
   const t0 = performance.now();
   installAll(mega, flows);
   const installsPerSec = (flows / (performance.now() - t0)) * 1000;
+  const hugePageMiB = Math.round(hugePageBytes() / 2 ** 20);
 
   // A pool of keys read in order (as frames arrive), each a random flow's or a miss.
   const pool = lookupPool(flows, Math.min(opts.lookups, 1 << 18), missShare, 0x5eed);
@@ -401,7 +408,13 @@ export async function benchFlowLookup(opts: {
     cpuOpsPerSec: Math.round(median(rounds.single.map(perCpuSecond))),
     cpuBatchOpsPerSec: Math.round(median(rounds.batched.map(perCpuSecond))),
     viaFlowOpsPerSec: Math.round(median(rounds.viaFlow.map((r) => r.perSec))),
+    hugePageMiB,
   };
+}
+
+/** Whether the table's arrays sat in transparent huge pages, and how to get them there if not. */
+export function thpNote(mib: number): string {
+  return mib > 0 ? `${mib} MiB in transparent huge pages` : 'no transparent huge pages (run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as bin/tollgate does)';
 }
 
 /** The single-key figure the flow table is held to (README, issue 2), on one core. */
@@ -418,7 +431,7 @@ async function main(): Promise<void> {
   const r = await benchFlowLookup({ flows, lookups: rounds * 1_000_000, rounds, baseline: !args.includes('--no-baseline') });
   const m = (x: number): string => `${(x / 1e6).toFixed(2)}M`;
   console.log(`${r.name}, node ${process.version}`);
-  console.log(`  ${Math.round(r.missShare * 100)}% misses, installs ${Math.round(r.installsPerSec).toLocaleString('en-US')}/s, longest probe ${r.maxProbeLength}, cpu/wall ${r.cpuShare}`);
+  console.log(`  ${Math.round(r.missShare * 100)}% misses, installs ${Math.round(r.installsPerSec).toLocaleString('en-US')}/s, longest probe ${r.maxProbeLength}, cpu/wall ${r.cpuShare}, ${thpNote(r.hugePageMiB)}`);
   console.log(`  single-key lookups/s: median ${m(r.opsPerSec)}, best ${m(r.bestOpsPerSec)}  (rounds: ${r.roundsOpsPerSec.map(m).join(' ')})`);
   console.log(`  batched (32) lookups/s: median ${m(r.batchOpsPerSec)}, best ${m(r.bestBatchOpsPerSec)}  (rounds: ${r.roundsBatchOpsPerSec.map(m).join(' ')})`);
   console.log(`  per second of CPU time (medians): single-key ${m(r.cpuOpsPerSec)}, batched ${m(r.cpuBatchOpsPerSec)}`);

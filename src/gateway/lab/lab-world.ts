@@ -13,6 +13,7 @@ import { LearnedRoutesReader, StorePaths, ZkClient, TopologyStore } from '../../
 import type { TopologyObject } from '../../agent-core/topology/index.js';
 import { LAB, buildLabTopology } from './lab-topology.js';
 import type { Bird } from './bird.js';
+import { withHugePagesTunable } from '../huge-pages.js';
 import { type ChildHandle, NetnsLab, waitFor } from './netns.js';
 import { gatewayBgpYaml, LAB_BGP, STATIC_DEFAULT_ROUTE_IDS, startUpstreamRouter, upstreamProtocols } from './lab-upstream.js';
 import { startZooKeeper, type ZooKeeperServer } from './zookeeper-server.js';
@@ -255,7 +256,9 @@ export class LabWorld {
   /** Starts the host's agent; `env` adds environment variables (the tests' fault injection). */
   async startAgent(host: HostName, opts: { push?: boolean; env?: Record<string, string> } = {}): Promise<ChildHandle> {
     const file = this.configFile(host, opts);
-    const child = this.lab.spawn(undefined, process.execPath, [...agentCommand(), 'agent', '--config', file], { env: opts.env });
+    // As bin/tollgate starts it: the flow table's arrays in transparent huge pages.
+    const env = withHugePagesTunable({ ...process.env, ...opts.env }) as Record<string, string>;
+    const child = this.lab.spawn(undefined, process.execPath, [...agentCommand(), 'agent', '--config', file], { env });
     this.agents.set(host, child);
     await child.waitForLine((l) => l.includes('ready'), 30_000);
     return child;
