@@ -209,17 +209,15 @@ async function main(): Promise<void> {
   }
 
   // Megaflow lookups with 1M flows against the linear scan of the same flows (bench/flow-lookup.ts):
-  // ROUNDS fresh tables, each measured in alternating single-key and batched rounds; the figure is
+  // ROUNDS fresh tables, each measured in rounds alternating with lookups through the flow; the figure is
   // the median of all those rounds (the best is printed beside it).
   {
     console.log(`megaflow lookups: ${LOOKUP_FLOWS.toLocaleString('en-US')} flows; run 1 also measures the linear-scan baseline`);
     const first = await benchFlowLookup({ flows: LOOKUP_FLOWS, lookups: LOOKUPS });
     const single = [...first.roundsOpsPerSec];
-    const batched = [...first.roundsBatchOpsPerSec];
     for (let r = 1; r < ROUNDS; r++) {
       const again = await benchFlowLookup({ flows: LOOKUP_FLOWS, lookups: LOOKUPS, baseline: false });
       single.push(...again.roundsOpsPerSec);
-      batched.push(...again.roundsBatchOpsPerSec);
     }
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     console.log(
@@ -228,7 +226,6 @@ async function main(): Promise<void> {
         `baseline over ${first.baselineLookups} lookups`,
     );
     console.log(`  single-key: median of ${single.length} rounds ${fmt(median(single))}/s, best ${fmt(Math.max(...single))}/s`);
-    console.log(`  batched (32 a batch): median ${fmt(median(batched))}/s, best ${fmt(Math.max(...batched))}/s`);
     rows.push({ what: 'megaflow lookups/s, 1M flows (vs linear scan)', value: median(single), baseline: first.baselineOpsPerSec, target: TARGET_LOOKUPS, unit: '/s' });
   }
 

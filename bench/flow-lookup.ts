@@ -18,7 +18,7 @@ import {
   type FieldMask,
 } from '../src/agent-core/packet/flow-match.js';
 import { pathToFileURL } from 'node:url';
-import { type Flow, type FlowTable, LinearFlowTable, MegaflowTable } from '../src/agent-core/flows/index.js';
+import { type FlowTable, LinearFlowTable, MegaflowTable } from '../src/agent-core/flows/index.js';
 import { hugePageBytes } from '../src/gateway/huge-pages.js';
 
 export interface FlowLookupResult {
@@ -38,18 +38,13 @@ export interface FlowLookupResult {
   installsPerSec: number;
   baselineLookups: number;
   maxProbeLength: number;
-  /** lookupBatch() of 32 keys at a time, per key: the median round. */
-  batchOpsPerSec: number;
-  bestBatchOpsPerSec: number;
-  roundsBatchOpsPerSec: number[];
   /** CPU time over wall time in the reported rounds (below ~0.9: something else shared the core). */
   cpuShare: number;
   /**
-   * Median single-key and batched lookups per second of this process's CPU time: what the rates
-   * would be had the core been ours alone (caches and memory bandwidth may still have been shared).
+   * Median single-key lookups per second of this process's CPU time: what the rate would be had
+   * the core been ours alone (caches and memory bandwidth may still have been shared).
    */
   cpuOpsPerSec: number;
-  cpuBatchOpsPerSec: number;
   /** Median single-key lookups/s through lookup() and the flow object (the path before slot payloads). */
   viaFlowOpsPerSec: number;
   /**
@@ -204,13 +199,10 @@ function lookupPool(flows: number, count: number, missShare: number, seed: numbe
 }
 
 /**
- * Rounds each measurement is split into, single-key and batched alternating, so that a disturbance
+ * Rounds each measurement is split into, through lookupActions and through lookup() alternating, so that a disturbance
  * (another process on the core) hits both alike; the median round is the figure, the best is shown.
  */
 const ROUNDS = 7;
-/** Keys a batched lookup takes at once (a datapath ring holds a few hundred frames). */
-const BATCH = 32;
-
 interface Rate {
   perSec: number;
   done: number;
@@ -281,28 +273,6 @@ function timeBaselineLookups(table: LinearFlowTable<number>, keys: Float64Array[
   return { perSec: (done / elapsed) * 1000, done, cpuShare: (cpu.user + cpu.system) / 1000 / elapsed };
 }
 
-/** Batched lookups/s: the table gets BATCH keys at a time, as the datapath hands over a ring. */
-function timeBatchLookups(table: MegaflowTable<number>, batches: Float64Array[][], total: number): Rate & { sink: number } {
-  const out = new Array<Flow<number> | undefined>(BATCH).fill(undefined);
-  let sink = 0;
-  let done = 0;
-  let b = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  while (done < total) {
-    table.lookupBatch(batches[b], out, BATCH);
-    for (let q = 0; q < BATCH; q++) {
-      const f = out[q];
-      if (f !== undefined) sink += f.actions;
-    }
-    done += BATCH;
-    if (++b === batches.length) b = 0;
-  }
-  const elapsed = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  return { perSec: (done / elapsed) * 1000, done, cpuShare: (cpu.user + cpu.system) / 1000 / elapsed, sink };
-}
-
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -314,20 +284,17 @@ function perCpuSecond(r: Rate): number {
 
 interface Rounds {
   single: Rate[];
-  batched: Rate[];
   viaFlow: Rate[];
 }
 
 /** A warm-up of each, then `rounds` rounds of `total / rounds` operations each, alternating. */
-function alternate(single: (n: number) => Rate, batched: (n: number) => Rate, viaFlow: (n: number) => Rate, total: number, rounds: number): Rounds {
+function alternate(single: (n: number) => Rate, viaFlow: (n: number) => Rate, total: number, rounds: number): Rounds {
   single(Math.min(total, 200_000));
-  batched(Math.min(total, 200_000));
   viaFlow(Math.min(total, 200_000));
-  const out: Rounds = { single: [], batched: [], viaFlow: [] };
+  const out: Rounds = { single: [], viaFlow: [] };
   const n = Math.ceil(total / rounds);
   for (let r = 0; r < rounds; r++) {
     out.single.push(single(n));
-    out.batched.push(batched(n));
     out.viaFlow.push(viaFlow(n));
   }
   return out;
@@ -335,7 +302,7 @@ function alternate(single: (n: number) => Rate, batched: (n: number) => Rate, vi
 
 export async function benchFlowLookup(opts: {
   flows: number;
-  /** Single-key lookups over all rounds (as many batched ones again). */
+  /** Single-key lookups over all rounds (as many through lookup() and the flow again). */
   lookups: number;
   missShare?: number;
   /** Rounds of each kind (default ROUNDS). */
@@ -355,17 +322,13 @@ export async function benchFlowLookup(opts: {
   // A pool of keys read in order (as frames arrive), each a random flow's or a miss.
   const pool = lookupPool(flows, Math.min(opts.lookups, 1 << 18), missShare, 0x5eed);
   const table = mega;
-  const batches: Float64Array[][] = [];
-  for (let p = 0; p + BATCH <= pool.length; p += BATCH) batches.push(pool.slice(p, p + BATCH));
   const rounds = alternate(
     (n) => timeLookups(table, pool, n, Infinity),
-    (n) => timeBatchLookups(table, batches, n),
     (n) => timeLookups(table, pool, n, Infinity, 1000, true),
     opts.lookups,
     opts.rounds ?? ROUNDS,
   );
   const singleRates = rounds.single.map((r) => r.perSec);
-  const batchRates = rounds.batched.map((r) => r.perSec);
 
   const sample = pool.slice(0, 2000);
   const expected = sample.map((k) => table.lookup(k)?.actions);
@@ -401,12 +364,8 @@ export async function benchFlowLookup(opts: {
     installsPerSec: Math.round(installsPerSec),
     baselineLookups: slow.done,
     maxProbeLength,
-    batchOpsPerSec: Math.round(median(batchRates)),
-    bestBatchOpsPerSec: Math.round(Math.max(...batchRates)),
-    roundsBatchOpsPerSec: batchRates.map(Math.round),
-    cpuShare: Math.round(median([...rounds.single, ...rounds.batched].map((r) => r.cpuShare)) * 100) / 100,
+    cpuShare: Math.round(median(rounds.single.map((r) => r.cpuShare)) * 100) / 100,
     cpuOpsPerSec: Math.round(median(rounds.single.map(perCpuSecond))),
-    cpuBatchOpsPerSec: Math.round(median(rounds.batched.map(perCpuSecond))),
     viaFlowOpsPerSec: Math.round(median(rounds.viaFlow.map((r) => r.perSec))),
     hugePageMiB,
   };
@@ -433,8 +392,7 @@ async function main(): Promise<void> {
   console.log(`${r.name}, node ${process.version}`);
   console.log(`  ${Math.round(r.missShare * 100)}% misses, installs ${Math.round(r.installsPerSec).toLocaleString('en-US')}/s, longest probe ${r.maxProbeLength}, cpu/wall ${r.cpuShare}, ${thpNote(r.hugePageMiB)}`);
   console.log(`  single-key lookups/s: median ${m(r.opsPerSec)}, best ${m(r.bestOpsPerSec)}  (rounds: ${r.roundsOpsPerSec.map(m).join(' ')})`);
-  console.log(`  batched (32) lookups/s: median ${m(r.batchOpsPerSec)}, best ${m(r.bestBatchOpsPerSec)}  (rounds: ${r.roundsBatchOpsPerSec.map(m).join(' ')})`);
-  console.log(`  per second of CPU time (medians): single-key ${m(r.cpuOpsPerSec)}, batched ${m(r.cpuBatchOpsPerSec)}`);
+  console.log(`  per second of CPU time (median): ${m(r.cpuOpsPerSec)}`);
   console.log(`  single-key through lookup() and the flow object (same rounds): median ${m(r.viaFlowOpsPerSec)} (x${(r.opsPerSec / r.viaFlowOpsPerSec).toFixed(2)} for the slot's payload)`);
   if (!Number.isNaN(r.baselineOpsPerSec)) {
     console.log(`  linear-scan baseline ${r.baselineOpsPerSec}/s over ${r.baselineLookups} lookups: ratio ${r.ratio.toLocaleString('en-US')}x`);

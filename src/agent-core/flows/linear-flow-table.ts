@@ -134,15 +134,6 @@ export class LinearFlowTable<A> extends FlowTableBase<A, LinearEntry<A>> impleme
     return best;
   }
 
-  lookupBatch(keys: readonly Float64Array[], out: (Flow<A> | undefined)[], count: number = keys.length): number {
-    let hits = 0;
-    for (let i = 0; i < Math.min(count, keys.length); i++) {
-      out[i] = this.lookup(keys[i]);
-      if (out[i] !== undefined) hits++;
-    }
-    return hits;
-  }
-
   invalidateTag(tag: string): Flow<A>[] {
     return this.invalidateTags([tag]);
   }

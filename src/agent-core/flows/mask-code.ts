@@ -17,16 +17,7 @@ import { FINISH_HASH_SOURCE, hashTermSource } from './key-hash.js';
 export interface LayoutCode<E> {
   /** hashMaskedKey(key, cols), never 0. */
   readonly hash: (key: ArrayLike<number>) => number;
-  /** The entry whose slot holds `key`'s column words, probing linearly from `h & capMask`. */
-  readonly find: (
-    key: ArrayLike<number>,
-    h: number,
-    fingerprints: Uint8Array,
-    words: Float64Array,
-    entries: readonly (E | undefined)[],
-    capMask: number,
-  ) => E | undefined;
-  /** The entry matching `key`: the constant words, then hash and find, in one call. */
+  /** The entry matching `key`: the constant words, then the hash and the probe, in one call. */
   readonly lookup: (
     key: ArrayLike<number>,
     consts: Float64Array,
@@ -35,28 +26,6 @@ export interface LayoutCode<E> {
     entries: readonly (E | undefined)[],
     capMask: number,
   ) => E | undefined;
-  /** `hashes[q]` = hash of `keys[start + lanes[q]]`, or 0 where its constant words differ. */
-  readonly hashBatch: (
-    keys: readonly ArrayLike<number>[],
-    start: number,
-    lanes: Int32Array,
-    count: number,
-    hashes: Int32Array,
-    consts: Float64Array,
-  ) => void;
-  /**
-   * Reads the home slot of each non-zero `hashes[q]` (words and entry, where the fingerprint
-   * matches) and returns a value depending on those reads, so that a batch's cache misses are in
-   * flight together before `find` needs them.
-   */
-  readonly touchBatch: (
-    hashes: Int32Array,
-    count: number,
-    fingerprints: Uint8Array,
-    words: Float64Array,
-    entries: readonly (E | undefined)[],
-    capMask: number,
-  ) => number;
 }
 
 type AnyLayoutCode = LayoutCode<unknown>;
@@ -102,16 +71,9 @@ function buildLayoutCode(cols: number[], constOffsets: number[]): AnyLayoutCode 
       }
       i = (i + 1) & capMask;
     }`;
-  // Read one word in every cache line the slot's words may span (64-byte lines, 8 words each).
-  const touched: number[] = [];
-  for (let j = 0; j < n; j += 8) touched.push(j);
-  if (n > 0 && touched[touched.length - 1] !== n - 1) touched.push(n - 1);
-  const touchWords = touched.length === 0 ? '' : `acc += ${touched.map((j) => `words[i * ${n} + ${j}]`).join(' + ')};`;
-
   // Function() compiles code made of the numbers above only (see the file comment).
   return {
     hash: new Function('key', `${hashCode}\nreturn s;`) as AnyLayoutCode['hash'],
-    find: new Function('key', 'h', 'fingerprints', 'words', 'entries', 'capMask', probe) as AnyLayoutCode['find'],
     lookup: new Function(
       'key',
       'consts',
@@ -121,40 +83,5 @@ function buildLayoutCode(cols: number[], constOffsets: number[]): AnyLayoutCode 
       'capMask',
       `if (!(${admits})) return undefined;\n${hashCode}\nconst h = s;\n${probe}`,
     ) as AnyLayoutCode['lookup'],
-    hashBatch: new Function(
-      'keys',
-      'start',
-      'lanes',
-      'count',
-      'hashes',
-      'consts',
-      `for (let q = 0; q < count; q++) {
-        const key = keys[start + lanes[q]];
-        if (!(${admits})) { hashes[q] = 0; continue; }
-        ${hashCode}
-        hashes[q] = s;
-      }`,
-    ) as AnyLayoutCode['hashBatch'],
-    touchBatch: new Function(
-      'hashes',
-      'count',
-      'fingerprints',
-      'words',
-      'entries',
-      'capMask',
-      `let acc = 0;
-      for (let q = 0; q < count; q++) {
-        const h = hashes[q];
-        if (h === 0) continue;
-        const i = h & capMask;
-        let fp = h >>> 24;
-        if (fp === 0) fp = 1;
-        if (fingerprints[i] === fp) {
-          ${touchWords}
-          if (entries[i] !== undefined) acc++;
-        }
-      }
-      return acc;`,
-    ) as AnyLayoutCode['touchBatch'],
   };
 }

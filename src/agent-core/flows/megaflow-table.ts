@@ -5,7 +5,7 @@ import { ExpiryHeap, type HeapItem } from './expiry-heap.js';
 import { byFlowId, FlowTableBase } from './flow-table-base.js';
 import { FULL_MASK, maskFieldNames, outranks } from './mask.js';
 import { Subtable } from './subtable.js';
-import { CHUNK_KEYS, MAX_GENERATED_SUBTABLES, PREFETCHED_SUBTABLES, type TableCode, tableCode } from './table-code.js';
+import { MAX_GENERATED_SUBTABLES, type TableCode, tableCode } from './table-code.js';
 import { TagIndex } from './tag-index.js';
 import {
   type Flow,
@@ -16,9 +16,6 @@ import {
   normalisePriority,
   normaliseTimeout,
 } from './types.js';
-
-/** Keys a batched lookup carries through the subtables together. */
-const BATCH_LANES = 32;
 
 class MegaflowEntry<A> implements Flow<A>, HeapItem {
   readonly id: number;
@@ -86,15 +83,6 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
   private ordered: Subtable<MegaflowEntry<A>>[] = [];
   private readonly tagIndex = new TagIndex<MegaflowEntry<A>>();
   private readonly deadlines = new ExpiryHeap<MegaflowEntry<A>>();
-  private readonly batchPending = new Int32Array(BATCH_LANES);
-  private readonly batchHashes = new Int32Array(BATCH_LANES);
-  private readonly batchPriority = new Float64Array(BATCH_LANES);
-  private readonly batchBestSub: (Subtable<MegaflowEntry<A>> | undefined)[] = new Array<Subtable<MegaflowEntry<A>> | undefined>(
-    BATCH_LANES,
-  ).fill(undefined);
-  private readonly chunkScratch = new Int32Array(CHUNK_KEYS * PREFETCHED_SUBTABLES);
-  /** Keeps the batch's slot reads observable so the compiler cannot drop them. */
-  protected touchSink = 0;
   private nextId = 1;
   private flowCount = 0;
   /**
@@ -194,87 +182,6 @@ export class MegaflowTable<A> extends FlowTableBase<A, MegaflowEntry<A>> impleme
       this.hitCount++;
     }
     return best;
-  }
-
-  /**
-   * Looks up `keys[0 .. count)` into `out` (the same answers as `lookup` on each key) and returns
-   * the number of hits. Keys go through each subtable together, hashing all, then touching all
-   * their slots, then comparing: the cache misses of a batch overlap instead of queueing, as in
-   * Open vSwitch's batched classifier. This is the datapath's path for a ring of frames.
-   */
-  lookupBatch(keys: readonly Float64Array[], out: (Flow<A> | undefined)[], count: number = keys.length): number {
-    const n = Math.min(count, keys.length);
-    let hits = 0;
-    const fast = this.fastCurrent ? this.fast : this.refreshFast();
-    if (fast !== undefined) {
-      const entries = out as (MegaflowEntry<A> | undefined)[];
-      for (let start = 0; start < n; start += CHUNK_KEYS) {
-        hits += fast.lookupChunk(keys, start, Math.min(CHUNK_KEYS, n - start), entries, this.chunkScratch);
-      }
-      this.touchSink = fast.touched();
-      this.lookupCount += n;
-      this.hitCount += hits;
-      return hits;
-    }
-    for (let start = 0; start < n; start += BATCH_LANES) {
-      hits += this.lookupChunk(keys, out, start, Math.min(n, start + BATCH_LANES));
-    }
-    return hits;
-  }
-
-  private lookupChunk(keys: readonly Float64Array[], out: (Flow<A> | undefined)[], start: number, end: number): number {
-    const pending = this.batchPending;
-    const hashes = this.batchHashes;
-    const priority = this.batchPriority;
-    const bestSubs = this.batchBestSub;
-    const n = end - start;
-    for (let p = 0; p < n; p++) {
-      pending[p] = p;
-      bestSubs[p] = undefined;
-      out[start + p] = undefined;
-    }
-    let live = n;
-    const subs = this.ordered;
-    let touched = 0;
-    for (let s = 0; s < subs.length && live > 0; s++) {
-      const sub = subs[s];
-      const next = s + 1 < subs.length ? subs[s + 1] : undefined;
-      sub.hashBatch(keys, start, pending, live, hashes);
-      touched += sub.touchBatch(hashes, live);
-      let kept = 0;
-      for (let q = 0; q < live; q++) {
-        const p = pending[q];
-        const f = sub.findHashed(keys[start + p], hashes[q]);
-        let bs = bestSubs[p];
-        if (f !== undefined) {
-          const pr = sub.uniformPriority ? sub.maxPriority : f.priority;
-          if (bs === undefined || outranks(pr, sub.fieldCount, sub.mask, priority[p], bs.fieldCount, bs.mask)) {
-            out[start + p] = f;
-            bestSubs[p] = bs = sub;
-            priority[p] = pr;
-          }
-        }
-        // A key stays in the batch while a later subtable could still hold a better flow for it.
-        if (
-          next !== undefined &&
-          (bs === undefined || outranks(next.maxPriority, next.fieldCount, next.mask, priority[p], bs.fieldCount, bs.mask))
-        ) {
-          pending[kept++] = p;
-        }
-      }
-      live = kept;
-    }
-    this.touchSink = touched;
-    let hits = 0;
-    for (let p = 0; p < n; p++) {
-      const bs = bestSubs[p];
-      if (bs === undefined) continue;
-      bs.hits++;
-      hits++;
-    }
-    this.lookupCount += n;
-    this.hitCount += hits;
-    return hits;
   }
 
   invalidateTag(tag: string): Flow<A>[] {

@@ -81,25 +81,6 @@ export class Subtable<E extends Slotted> {
     return this.code.lookup(key, this.consts, this.fingerprints, this.words, this.entries, this.capMask);
   }
 
-  /** Hashes `keys[start + lanes[q]]` into `hashes[q]` (0: cannot match here) for q < count. */
-  hashBatch(keys: readonly Float64Array[], start: number, lanes: Int32Array, count: number, hashes: Int32Array): void {
-    this.code.hashBatch(keys, start, lanes, count, hashes, this.consts);
-  }
-
-  /**
-   * Starts the memory reads that `findHashed` will need for each of `hashes[0 .. count)` and
-   * returns a value depending on them, which the caller must keep (so the reads are not optimised
-   * away): a batch's cache misses then overlap instead of queueing.
-   */
-  touchBatch(hashes: Int32Array, count: number): number {
-    return this.code.touchBatch(hashes, count, this.fingerprints, this.words, this.entries, this.capMask);
-  }
-
-  /** `lookup(key)` for a hash from hashBatch. */
-  findHashed(key: ArrayLike<number>, h: number): E | undefined {
-    return h === 0 ? undefined : this.code.find(key, h, this.fingerprints, this.words, this.entries, this.capMask);
-  }
-
   /** Adds a flow whose masked key is not present yet. */
   insert(key: ArrayLike<number>, entry: E, priority: number): void {
     if (this.size === 0) {

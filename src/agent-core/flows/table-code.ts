@@ -32,22 +32,7 @@ export interface TableCode<E> {
   lookup(key: ArrayLike<number>): E | undefined;
   /** The payload (the flow's actions) of the flow lookup would return, read from the slot: no read of the flow itself. */
   lookupPayload(key: ArrayLike<number>): unknown;
-  /**
-   * `out[start + q] = lookup(keys[start + q])` for q < n (n <= CHUNK_KEYS); returns the hits.
-   * `scratch` holds at least CHUNK_KEYS * PREFETCHED_SUBTABLES values.
-   */
-  lookupChunk(keys: readonly ArrayLike<number>[], start: number, n: number, out: (E | undefined)[], scratch: Int32Array): number;
-  /** A value depending on the chunk's early reads (kept by the caller so that they are not dropped). */
-  touched(): number;
 }
-
-/** Keys a lookupChunk takes at once. */
-export const CHUNK_KEYS = 32;
-/**
- * Subtables whose home slots a chunk touches for all its keys before probing. The first subtable
- * is probed by every key it admits; later ones only by the keys the earlier ones did not answer.
- */
-export const PREFETCHED_SUBTABLES = 2;
 
 /**
  * Most subtables one generated function covers. Gateways carry a handful of masks; far more would
@@ -118,131 +103,55 @@ function probeOf(k: number, sub: SubtableShape, answer: 'entries' | 'payloads'):
 }
 
 function tableCodeText(subs: readonly SubtableShape[]): string {
-  const prefetched = Math.min(PREFETCHED_SUBTABLES, subs.length);
   return [
     ...subs.map((_, k) => `const s${k} = subs[${k}];`),
-    'let sink = 0;',
-    probeAllText(subs, 'lookupAll', 0),
-    probeAllText(subs, 'lookupPayload', 0, 'payloads'),
-    probeAllText(subs, 'lookupHashed', prefetched),
-    chunkText(subs, prefetched),
-    'return { lookup: lookupAll, lookupPayload, lookupChunk, touched: () => sink };',
+    probeAllText(subs, 'lookupAll', 'entries'),
+    probeAllText(subs, 'lookupPayload', 'payloads'),
+    'return { lookup: lookupAll, lookupPayload };',
   ].join('\n');
 }
 
 /**
- * `name(key, h0, ..)`: the subtables in order, the first `given` of them with their hash passed
- * in (0: the key's constant words differ there). A key word is read, and its hash term computed,
- * once: inside the block of the only subtable that needs it, else just before the first block
- * that does.
+ * `name(key)`: the subtables in order. A key word is read, and its hash term computed, once: inside
+ * the block of the only subtable that needs it, else just before the first block that does.
  */
-function probeAllText(subs: readonly SubtableShape[], name: string, given: number, answer: 'entries' | 'payloads' = 'entries'): string {
+function probeAllText(subs: readonly SubtableShape[], name: string, answer: 'entries' | 'payloads'): string {
   const lastRead = new Map<number, number>();
   const lastHashed = new Map<number, number>();
   subs.forEach((sub, k) => {
     for (const w of sub.constOffsets) lastRead.set(w, k);
     for (const w of sub.cols) {
       lastRead.set(w, k);
-      if (k >= given) lastHashed.set(w, k);
+      lastHashed.set(w, k);
     }
   });
   const read = new Set<number>();
   const hashed = new Set<number>();
-  const params = Array.from({ length: given }, (_, k) => `, h${k}`).join('');
-  const lines = [`function ${name}(key${params}) {`];
+  const lines = [`function ${name}(key) {`];
   subs.forEach((sub, k) => {
     const before: string[] = [];
     const inside: string[] = [];
     const place = (last: number | undefined, line: string): void => {
       ((last ?? k) > k ? before : inside).push(line);
     };
-    if (k >= given) {
-      for (const w of sub.constOffsets) {
-        if (read.has(w)) continue;
-        read.add(w);
-        before.push(`const x${w} = key[${w}];`);
-      }
+    for (const w of sub.constOffsets) {
+      if (read.has(w)) continue;
+      read.add(w);
+      before.push(`const x${w} = key[${w}];`);
     }
     for (const w of sub.cols) {
       if (!read.has(w)) {
         read.add(w);
         place(lastRead.get(w), `const x${w} = key[${w}];`);
       }
-      if (k >= given && !hashed.has(w)) {
+      if (!hashed.has(w)) {
         hashed.add(w);
         place(lastHashed.get(w), `const p${w} = ${hashTermSource(w, `x${w}`)};`);
       }
     }
     lines.push(...before);
-    if (k < given) {
-      lines.push(`if (h${k} !== 0) {`, ...inside, `const s = h${k};`, probeOf(k, sub, answer), '}');
-    } else {
-      lines.push(`if (${admitsOf(sub)}) {`, ...inside, hashOf(sub.cols), probeOf(k, sub, answer), '}');
-    }
+    lines.push(`if (${admitsOf(sub)}) {`, ...inside, hashOf(sub.cols), probeOf(k, sub, answer), '}');
   });
   lines.push('return undefined;', '}');
-  return lines.join('\n');
-}
-
-/**
- * A chunk of keys: first each key is hashed for each of the first `prefetched` subtables, then
- * its home slots there are read (the fingerprint; then the words and entry where it matches) in
- * loops that do nothing else, so that many of the chunk's cache misses are in flight at once
- * instead of one key's at a time. Then each key is looked up with those hashes, mostly in cache.
- */
-function chunkText(subs: readonly SubtableShape[], prefetched: number): string {
-  const lines = ['function lookupChunk(keys, start, n, out, scratch) {', 'let acc = 0, hits = 0;'];
-  for (let k = 0; k < prefetched; k++) {
-    const sub = subs[k];
-    const words = [...new Set([...sub.constOffsets, ...sub.cols])];
-    lines.push(`for (let q = 0; q < n; q++) {
-      const key = keys[start + q];
-      ${words.map((w) => `const x${w} = key[${w}];`).join(' ')}
-      let h = 0;
-      if (${admitsOf(sub)}) {
-        ${[...sub.cols].map((w) => `const p${w} = ${hashTermSource(w, `x${w}`)};`).join(' ')}
-        ${hashOf(sub.cols)}
-        h = s;
-      }
-      scratch[q * ${prefetched} + ${k}] = h;
-    }`);
-  }
-  for (let k = 0; k < prefetched; k++) {
-    lines.push(`{
-      const fps = s${k}.fingerprints, cm = s${k}.capMask;
-      for (let q = 0; q < n; q++) {
-        const h = scratch[q * ${prefetched} + ${k}];
-        if (h !== 0) acc += fps[h & cm];
-      }
-    }`);
-  }
-  for (let k = 0; k < prefetched; k++) {
-    const width = subs[k].cols.length;
-    lines.push(`{
-      const fps = s${k}.fingerprints, words = s${k}.words, entries = s${k}.entries, cm = s${k}.capMask;
-      for (let q = 0; q < n; q++) {
-        const h = scratch[q * ${prefetched} + ${k}];
-        if (h === 0) continue;
-        const i = h & cm;
-        let fp = h >>> 24;
-        if (fp === 0) fp = 1;
-        if (fps[i] === fp) {
-          ${width > 0 ? `acc += words[i * ${width}];` : ''}
-          if (entries[i] !== undefined) acc++;
-        }
-      }
-    }`);
-  }
-  const hashes = Array.from({ length: prefetched }, (_, k) => `, scratch[q * ${prefetched} + ${k}]`).join('');
-  lines.push(
-    'sink = acc;',
-    'for (let q = 0; q < n; q++) {',
-    `  const e = lookupHashed(keys[start + q]${hashes});`,
-    '  out[start + q] = e;',
-    '  if (e !== undefined) hits++;',
-    '}',
-    'return hits;',
-    '}',
-  );
   return lines.join('\n');
 }

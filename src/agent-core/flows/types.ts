@@ -63,12 +63,6 @@ export interface FlowTable<A> extends Iterable<Flow<A>> {
   lookup(key: Float64Array): Flow<A> | undefined;
   /** `lookup(key)?.actions`; a table may answer it without reading the flow itself (the fast path's call). */
   lookupActions(key: Float64Array): A | undefined;
-  /**
-   * `out[i] = lookup(keys[i])` for i < count (default and at most keys.length); returns the
-   * number of hits.
-   * The datapath's path for a ring of frames: a table may overlap the keys' memory accesses.
-   */
-  lookupBatch(keys: readonly Float64Array[], out: (Flow<A> | undefined)[], count?: number): number;
   /** Adds to the flow's counters and moves its idle deadline; false if the flow is not in this table. */
   hit(flow: Flow<A>, packets: number, bytes: number, now: number): boolean;
   delete(flow: Flow<A>): boolean;

@@ -56,7 +56,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 5,
   },
   { arbitrary: fc.record({ kind: fc.constant('lookup' as const), key: fc.nat() }), weight: 5 },
-  { arbitrary: fc.record({ kind: fc.constant('batch' as const), keys: fc.array(fc.nat(), { maxLength: 40 }) }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('hit' as const), flow: fc.nat(), dt: fc.nat(50) }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('delete' as const), flow: fc.nat() }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('invalidate' as const), tags: fc.subarray(TAGS, { maxLength: 2 }) }), weight: 1 },
@@ -87,14 +86,6 @@ test('MegaflowTable answers like LinearFlowTable', () => {
             const key = keys[op.key % keys.length];
             expect(mega.lookup(key)?.id).toBe(linear.lookup(key)?.id);
             expect(mega.lookupActions(key)).toBe(linear.lookup(key)?.actions);
-            break;
-          }
-          case 'batch': {
-            const batch = op.keys.map((k) => keys[k % keys.length]);
-            const out: (Flow<number> | undefined)[] = [];
-            const ref: (Flow<number> | undefined)[] = [];
-            expect(mega.lookupBatch(batch, out)).toBe(linear.lookupBatch(batch, ref));
-            expect(ids(out)).toEqual(ids(ref));
             break;
           }
           case 'hit':
