@@ -3,29 +3,32 @@
 // with its waiting room, flow-state push and import, and invalidation of installed flows when the
 // topology, tables or bindings change. The main loop is the one writer of this state.
 import type { Logger } from 'pino';
-import { type Datapath, type DpAction, type DpFlowSpec, type DpUpcall } from '../datapath/datapath.js';
+import type { Datapath } from '../datapath/datapath.js';
 import { InProcessDatapath } from '../datapath/in-process-datapath.js';
 import { WorkerDatapath } from '../datapath/worker-datapath.js';
 import { openVxlanTunnel } from '../datapath/vxlan-tunnel.js';
 import { openGreTunnel } from '../datapath/gre-tunnel.js';
 import { inPortTag } from '../datapath/in-process-datapath.js';
-import { extractFlowKey, formatIp, KEY_WORDS, VXLAN_PORT_TOLLGATE, type FieldMask, type IpAddr, type Mac } from '../packet/index.js';
-import type { SimulationResult, StateChange } from '../simulation/index.js';
+import { formatIp, VXLAN_PORT_TOLLGATE, type IpAddr, type Mac } from '../packet/index.js';
+import type { StateChange } from '../simulation/index.js';
 import {
   ArpTable, HostState, HostStateView, MacTable, NatLeases, TunnelPeers, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
 } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
-import { BGP_TCP_PORT, controlTag, steerUplinkFrame, type ControlSteering } from './control-steering.js';
-import { bindingTag, hostTag, resolveEgress, type BindingView } from './egress-resolver.js';
+import { BGP_TCP_PORT, controlTag, type ControlSteering } from './control-steering.js';
+import { bindingTag, hostTag, type BindingView } from './egress-resolver.js';
 import { FlowStatePusher, type FlowStatePusherOptions } from './flow-state-pusher.js';
 import { LocalTables } from './local-tables.js';
 import { arpWaitKey, deviceWaitKey, MissingLoader } from './missing-loader.js';
-import { FLOW_TIMEOUTS, PacketWorkflow, type GeneratedWalk } from './packet-workflow.js';
+import { PacketWorkflow } from './packet-workflow.js';
 import { PortBindings, type PortBinding } from './port-bindings.js';
 import { StateFile } from './state-file.js';
 import { prefetchTopology } from './topology-prefetch.js';
+import { type AgentCounters, type ParkedPacket, UpcallPipeline } from './upcall-pipeline.js';
 import { WaitingRoom, type WaitingRoomCounters, type WaitingRoomOptions } from './waiting-room.js';
+
+export type { AgentCounters } from './upcall-pipeline.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -59,43 +62,7 @@ export interface AgentOptions {
   readonly logger?: Logger;
 }
 
-export interface AgentCounters {
-  upcalls: number;
-  /** Upcalls dropped because the simulation queue was full (a flood). */
-  upcallsShed: number;
-  simulations: number;
-  installs: number;
-  parked: number;
-  reSimulated: number;
-  /** Parked packets given up after maxAttempts re-simulations. */
-  givenUp: number;
-  malformed: number;
-  unknownPortUpcalls: number;
-  /** Outputs to ports bound nowhere. */
-  unboundOutputs: number;
-  storeWriteErrors: number;
-  stateImported: number;
-  /** Frames from uplinks left to gobgpd's interface (BGP): dropped here unsimulated. */
-  controlFrames: number;
-}
-
-/** A datapath call of a slice of simulations, held back until the slice's flow state has been sent (flushSlice). */
-type HeldCall =
-  | { readonly op: 'install'; readonly flow: DpFlowSpec }
-  | { readonly op: 'execute'; readonly frame: Uint8Array; readonly actions: readonly DpAction[] }
-  | { readonly op: 'invalidate'; readonly tags: readonly string[] };
-
-interface ParkedPacket {
-  readonly frame: Uint8Array;
-  readonly dpPort: number;
-  readonly attempt: number;
-}
-
 const HOUSEKEEPING_MS = 250;
-/** Upcalls waiting for simulation at most; more are shed (counted). */
-const MAX_QUEUED_UPCALLS = 4096;
-/** Simulation runs this long at most before the loop gets a turn. */
-const UPCALL_SLICE_MS = 5;
 /** How often conntrack and NAT state is written to disk (and at stop). */
 const STATE_SAVE_MS = 1000;
 
@@ -110,22 +77,15 @@ export class Agent {
   private readonly controls = new Map<Id, ControlSteering>();
   private readonly log: Logger;
   private readonly waiting: WaitingRoom<ParkedPacket>;
-  private readonly loader: MissingLoader;
   private readonly pendingMacs = new PendingLearned<Id>();
   private readonly pendingArp = new PendingLearned<Mac>();
   private readonly unsubscribe: (() => void)[] = [];
-  private readonly workflow: PacketWorkflow;
-  private readonly bindingView: BindingView;
+  private readonly upcalls: UpcallPipeline;
   /** The registered hosts' tunnel IPs: the only underlay sources the tunnel accepts once loaded. */
   private readonly tunnelPeers: TunnelPeers;
   private housekeeping: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
-  private readonly upcallQueue: DpUpcall[] = [];
-  private upcallHead = 0;
-  private draining = false;
-  private readonly held: HeldCall[] = [];
   private lastStateSave = 0;
-  private readonly steerKey = new Float64Array(KEY_WORDS);
   private saving = false;
 
   private constructor(
@@ -143,19 +103,25 @@ export class Agent {
   ) {
     this.log = storeLogger(options.logger, 'agent');
     this.waiting = new WaitingRoom(options.waitingRoom);
-    this.loader = new MissingLoader({ topology, macs, arp, hosts, natLeases, log: this.log, release: (key) => this.releaseAndRetry(key) });
+    // The loader releases what it loaded to the pipeline, which asks the loader for what it misses.
+    const loader = new MissingLoader({ topology, macs, arp, hosts, natLeases, log: this.log, release: (key) => this.releaseAndRetry(key) });
     const views = agentViews({
       topology, macs, arp, local: this.local, natPorts: natLeases, pendingMacs: this.pendingMacs, pendingArp: this.pendingArp,
     });
-    this.workflow = new PacketWorkflow(views, this.local);
     this.tunnelPeers = new TunnelPeers(zk, hosts, { root: options.zookeeper.root, logger: options.logger });
-    this.bindingView = {
+    const bindingView: BindingView = {
       portActive: (portId) => hosts.portActive(portId),
       hostTunnelIp: (hostId) => {
         const h = hosts.host(hostId);
         return h === undefined ? undefined : h === null ? null : h.tunnelIp;
       },
     };
+    this.upcalls = new UpcallPipeline({
+      hostId: options.hostId, pushState: options.flowState?.push !== false, maxAttempts: options.maxAttempts ?? 16,
+      counters: this.counters, bindings: this.bindings, bindingView, controls: this.controls, workflow: new PacketWorkflow(views, this.local),
+      loader, waiting: this.waiting, pusher, datapath, topology, hosts, macs, arp, natLeases,
+      pendingMacs: this.pendingMacs, pendingArp: this.pendingArp, log: this.log,
+    });
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
@@ -309,6 +275,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.upcalls.stop();
     if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
     for (const u of this.unsubscribe.splice(0)) u();
     if (this.stateFile !== undefined) await this.stateFile.save(this.local, Date.now(), performance.now()).catch((err: unknown) => this.log.error({ err }, 'saving flow state failed'));
@@ -326,7 +293,7 @@ export class Agent {
   }
 
   private listen(): void {
-    this.datapath.onUpcall((batch) => this.onUpcalls(batch));
+    this.datapath.onUpcall((batch) => this.upcalls.onUpcalls(batch));
     this.unsubscribe.push(
       this.topology.onChange((c) => {
         this.invalidate(c.tags);
@@ -358,256 +325,18 @@ export class Agent {
     );
   }
 
-  /**
-   * Upcalls wait in a bounded queue and are simulated in slices of a few milliseconds, so that
-   * between slices the loop reads ZooKeeper, flow-state messages and timers (DESIGN: Threads and
-   * isolation). Past the bound, new upcalls are shed and counted.
-   */
-  private onUpcalls(batch: readonly DpUpcall[]): void {
-    for (const u of batch) {
-      this.counters.upcalls++;
-      if (this.upcallQueue.length - this.upcallHead >= MAX_QUEUED_UPCALLS) {
-        this.counters.upcallsShed++;
-        continue;
-      }
-      this.upcallQueue.push(u);
-    }
-    if (!this.draining && this.upcallQueue.length > this.upcallHead) {
-      this.draining = true;
-      setImmediate(() => this.drainUpcalls());
-    }
-  }
-
-  private drainUpcalls(): void {
-    this.draining = false;
-    if (this.stopped) return;
-    const start = performance.now();
-    let now = start;
-    while (this.upcallHead < this.upcallQueue.length && now - start < UPCALL_SLICE_MS) {
-      const u = this.upcallQueue[this.upcallHead++]!;
-      try {
-        this.handleUpcall(u.frame, u.port, now, 0);
-      } catch (err) {
-        this.log.error({ err }, 'upcall failed');
-      }
-      now = performance.now();
-    }
-    if (this.upcallHead >= this.upcallQueue.length) {
-      this.upcallQueue.length = 0;
-      this.upcallHead = 0;
-    } else if (this.upcallHead > 4096) {
-      this.upcallQueue.splice(0, this.upcallHead);
-      this.upcallHead = 0;
-    }
-    this.flushSlice();
-    if (this.upcallHead < this.upcallQueue.length) {
-      this.draining = true;
-      setImmediate(() => this.drainUpcalls());
-    }
-  }
-
-  private handleUpcall(frame: Uint8Array, dpPort: number, now: number, attempt: number): void {
-    const binding = this.bindings.ofDpPort(dpPort);
-    if (binding === undefined) {
-      this.counters.unknownPortUpcalls++;
-      return;
-    }
-    let extraMask: FieldMask = 0;
-    const control = this.controls.get(binding.portId);
-    if (control !== undefined) {
-      if (!extractFlowKey(frame, dpPort, 0, this.steerKey)) {
-        this.counters.malformed++;
-        return;
-      }
-      const steer = steerUplinkFrame(this.steerKey, control);
-      if (steer.kind === 'kernel') {
-        this.counters.controlFrames++;
-        this.held.push({
-          op: 'install',
-          flow: { key: this.steerKey.slice(), mask: steer.mask, actions: [], tags: [controlTag(control.uplinkPortId)], timeouts: FLOW_TIMEOUTS.normal },
-        });
-        return;
-      }
-      extraMask = steer.extraMask;
-    }
-    const miss = this.workflow.simulateMiss(frame, binding.portId, now, dpPort);
-    if (miss.kind === 'malformed') {
-      this.counters.malformed++;
-      return;
-    }
-    this.counters.simulations++;
-    const { result } = miss;
-    if (this.log.isLevelEnabled('debug')) {
-      this.log.debug({ port: binding.portId, outcome: result.outcome, trace: result.trace, actions: result.actions.length, attempt }, 'simulated');
-    }
-    this.invalidate(miss.stale);
-    this.publishLearned(result.stateChanges);
-    // A generated packet that could not finish (an ARP request to a device not loaded yet) holds
-    // this packet up as well: it waits for either.
-    const walkWaits = this.sendGenerated(miss.walks);
-    if (result.outcome.kind === 'notYet') {
-      this.park(frame, dpPort, attempt, [...result.outcome.missing.map((m) => this.loader.load(m)), ...walkWaits], now);
-      return;
-    }
-    const egress = resolveEgress(result.actions, this.bindings, this.options.hostId, this.bindingView);
-    if (egress.waitFor.length > 0) {
-      for (const k of egress.waitFor) this.loader.loadBinding(k);
-      this.park(frame, dpPort, attempt, egress.waitFor, now);
-      return;
-    }
-    // Flow state goes out before the packet (DESIGN: The packet's way, step 6), to every host of
-    // the interested set: wait until the ingress set and the bindings of its members are known.
-    const stateWaits = this.interestedSetWaits(binding.portId, result);
-    if (stateWaits.length > 0) {
-      this.park(frame, dpPort, attempt, stateWaits, now);
-      return;
-    }
-    this.counters.unboundOutputs += egress.unbound.length;
-    this.pushState(binding.portId, result);
-    if (result.installFlow) {
-      this.held.push({
-        op: 'install',
-        flow: {
-          key: result.match.orig, mask: result.match.seen | extraMask, actions: egress.actions, tags: [...result.tags, ...egress.tags],
-          timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.error : FLOW_TIMEOUTS[result.expiry],
-        },
-      });
-      this.counters.installs++;
-    }
-    if (egress.actions.some((a) => a.kind === 'output' || a.kind === 'tunnel')) this.held.push({ op: 'execute', frame, actions: egress.actions });
-  }
-
-  /**
-   * The end of a slice of simulations: their flow state leaves first, in as few messages as the
-   * interested sets allow, then their invalidations, installs and packets in the order they were
-   * made (DESIGN: The packet's way, step 6).
-   */
-  private flushSlice(): void {
-    this.pusher.flush();
-    for (const h of this.held) {
-      if (h.op === 'install') this.datapath.installFlow(h.flow);
-      else if (h.op === 'execute') this.datapath.execute(h.frame, h.actions);
-      else this.datapath.invalidate(h.tags);
-    }
-    this.held.length = 0;
-  }
-
-  /** Drops the flows carrying the tags, in order with the installs a slice still holds. */
-  private invalidate(tags: readonly string[]): void {
-    if (tags.length === 0) return;
-    if (this.held.length > 0) this.held.push({ op: 'invalidate', tags });
-    else this.datapath.invalidate(tags);
-  }
-
-  /** MACs and ARP entries learned here go to the store (visible locally at once through the pending maps). */
-  private publishLearned(changes: readonly StateChange[]): void {
-    for (const c of changes) {
-      if (c.kind === 'nat') {
-        // A port taken from one of this host's blocks: no other flow may take it until the binding ends.
-        if (c.leasedIp !== undefined) this.natLeases.markPortUsed(c.deviceId, c.leasedIp, c.binding.port);
-      } else if (c.kind === 'macLearned') {
-        const k = macKey(c.bridgeId, c.vlanId, c.mac);
-        if (this.macs.lookup(c.bridgeId, c.vlanId, c.mac) === c.portId) continue;
-        if (this.pendingMacs.get(k) === c.portId) continue;
-        this.pendingMacs.set(k, c.portId);
-        this.macs.learn(c.bridgeId, c.vlanId, c.mac, c.portId).catch((err: unknown) => this.storeWriteFailed(err, 'MAC'));
-      } else if (c.kind === 'arpLearned') {
-        const k = arpKey(c.routerId, c.ip);
-        if (this.arp.lookup(c.routerId, c.ip) === c.mac || this.pendingArp.get(k) === c.mac) continue;
-        this.pendingArp.set(k, c.mac);
-        this.arp.learn(c.routerId, c.ip, c.mac).catch((err: unknown) => this.storeWriteFailed(err, 'ARP'));
-        this.releaseAndRetry(arpWaitKey(c.routerId, c.ip));
-      }
-    }
-  }
-
-  /** Sends generated packets; returns the wait keys of those that could not finish (NotYet). */
-  private sendGenerated(walks: readonly GeneratedWalk[]): string[] {
-    const waits: string[] = [];
-    for (const w of walks) {
-      if (w.result.outcome.kind === 'notYet') for (const m of w.result.outcome.missing) waits.push(this.loader.load(m));
-      if (this.log.isLevelEnabled('debug')) {
-        this.log.debug({ outcome: w.result.outcome, trace: w.result.trace, learned: w.result.stateChanges.map((c) => c.kind), outputs: w.outputs.map((o) => o.portId) }, 'walked a generated packet');
-      }
-      this.publishLearned(w.result.stateChanges);
-      for (const o of w.outputs) {
-        const r = resolveEgress([{ kind: 'output', portId: o.portId }], this.bindings, this.options.hostId, this.bindingView);
-        for (const k of r.waitFor) {
-          this.loader.loadBinding(k);
-          waits.push(k);
-        }
-        const actions: DpAction[] = r.actions;
-        if (actions.length > 0) this.held.push({ op: 'execute', frame: o.frame, actions });
-      }
-    }
-    return waits;
-  }
-
-  /** Wait keys for what the interested set of the result's state needs and is still loading. */
-  private interestedSetWaits(ingressPortId: Id, result: SimulationResult): string[] {
-    if (this.options.flowState?.push === false || !result.stateChanges.some((c) => c.kind === 'conntrack' || c.kind === 'nat')) return [];
-    const waits: string[] = [];
-    const ports = new Set<Id>([ingressPortId]);
-    for (const a of result.actions) if (a.kind === 'output') ports.add(a.portId);
-    for (const portId of [...ports]) {
-      for (const groupId of this.topology.portGroupsOf(portId)) {
-        const group = this.topology.portGroup(groupId);
-        if (group === undefined) {
-          waits.push(this.loader.load({ kind: 'device', objectType: 'portGroup', id: groupId }));
-          continue;
-        }
-        if (group.stateful) for (const member of group.portIds) ports.add(member);
-      }
-    }
-    for (const portId of ports) {
-      if (this.bindings.ofPort(portId) !== undefined || this.hosts.portActive(portId) !== undefined) continue;
-      const key = bindingTag(portId);
-      this.loader.loadBinding(key);
-      waits.push(key);
-    }
-    return waits;
-  }
-
-  private pushState(ingressPortId: Id, result: SimulationResult): void {
-    if (this.options.flowState?.push === false) return;
-    const egressPortIds = result.actions.flatMap((a) => (a.kind === 'output' ? [a.portId] : []));
-    this.pusher.push(ingressPortId, egressPortIds, result.stateChanges, (portId) => {
-      const mine = this.bindings.ofPort(portId);
-      if (mine !== undefined) return this.options.hostId;
-      const active = this.hosts.portActive(portId);
-      if (active === undefined) this.loader.loadBinding(bindingTag(portId));
-      return active?.hostId ?? undefined;
-    }, this.topology);
-  }
-
   private importState(changes: readonly StateChange[]): void {
     this.counters.stateImported += changes.length;
     this.invalidate(this.local.apply(changes, performance.now()));
   }
 
-  private park(frame: Uint8Array, dpPort: number, attempt: number, keys: readonly string[], now: number): void {
-    if (attempt >= (this.options.maxAttempts ?? 16)) {
-      this.counters.givenUp++;
-      return;
-    }
-    if (this.waiting.park(keys, { frame, dpPort, attempt: attempt + 1 }, now)) this.counters.parked++;
+  /** Drops the flows carrying the tags, in order with what the pipeline's current slice holds. */
+  private invalidate(tags: readonly string[]): void {
+    this.upcalls.invalidate(tags);
   }
 
   private releaseAndRetry(key: string): void {
-    if (this.stopped) return;
-    const parked = this.waiting.release(key);
-    if (parked.length === 0) return;
-    const now = performance.now();
-    for (const p of parked) {
-      this.counters.reSimulated++;
-      this.handleUpcall(p.frame, p.dpPort, now, p.attempt);
-    }
-    this.flushSlice();
-  }
-
-  private storeWriteFailed(err: unknown, what: string): void {
-    this.counters.storeWriteErrors++;
-    this.log.warn({ err }, `writing a learned ${what} entry to the store failed`);
+    if (!this.stopped) this.upcalls.releaseAndRetry(key);
   }
 
   private tick(): void {
