@@ -7,6 +7,7 @@ import { TopologyStore } from '../agent-core/store/index.js';
 import { ConfigError, loadConfig, type TollgateConfig } from './config/index.js';
 import { BgpGateway } from './bgp/bgp-gateway.js';
 import { startMainLoopWatchdog } from './main-loop-watchdog.js';
+import { packageVersion } from './version.js';
 import { reconcileUplinks } from './uplinks.js';
 
 /** The agent's optional roles, replaced on reload. */
@@ -27,6 +28,7 @@ export function agentOptionsOf(config: TollgateConfig, logger: Logger): AgentOpt
   const bindings = config.bindings.map((b) => ({ portId: b.port, ifname: b.interface, netns: b.netns }));
   return {
     hostId: config.host.id,
+    agentVersion: packageVersion(),
     tunnelIp: config.host.tunnelIp,
     zookeeper: { connectionString: config.zookeeper.servers.join(','), root: config.zookeeper.root, sessionTimeoutMs: config.zookeeper.sessionTimeoutMs },
     tunnel: { type: config.tunnel.type, port: config.tunnel.port, bindAddress: config.tunnel.bindAddress },

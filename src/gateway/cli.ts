@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `tollgate` command (DESIGN: Interfaces for people). Subcommands arrive with their issues:
 // api, dash and trace are not here yet.
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './version.js';
 import { parseArgs } from 'node:util';
 import { runAgent } from './agent-command.js';
 import { checkConfig, formatProblem } from './config/index.js';
@@ -23,11 +23,6 @@ commands:
                         the same world simulated in this process (no root, no namespaces)
   version         print the version
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -52,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
       return result.ok ? 0 : 1;
     }
     case 'version':
-      console.log(`tollgate ${version()}`);
+      console.log(`tollgate ${packageVersion()}`);
       return 0;
     case 'lab': {
       const { values } = parseArgs({ args: rest, options: { trace: { type: 'boolean', default: false }, simulated: { type: 'boolean', default: false }, static: { type: 'boolean', default: false } } });

@@ -30,10 +30,13 @@ import { WaitingRoom, type WaitingRoomCounters, type WaitingRoomOptions } from '
 
 export type { AgentCounters } from './upcall-pipeline.js';
 
-export const AGENT_VERSION = '0.1.0';
+/** Published when the embedding process does not say (AgentOptions.agentVersion). */
+export const UNKNOWN_AGENT_VERSION = 'unknown';
 
 export interface AgentOptions {
   readonly hostId: Id;
+  /** Published with the host in the store (the package version for `tollgate agent`). */
+  readonly agentVersion?: string;
   /** The address other hosts tunnel to (and the tunnel's bind address unless tunnel.bindAddress). */
   readonly tunnelIp: string;
   readonly zookeeper: { readonly connectionString: string; readonly root?: string; readonly sessionTimeoutMs?: number };
@@ -135,7 +138,7 @@ export class Agent {
     const macs = new MacTable(zk, storeOpts);
     const arp = new ArpTable(zk, storeOpts);
     const hosts = new HostStateView(zk, storeOpts);
-    const hostState = new HostState(zk, { hostId: options.hostId, tunnelIp: options.tunnelIp, agentVersion: AGENT_VERSION }, storeOpts);
+    const hostState = new HostState(zk, { hostId: options.hostId, tunnelIp: options.tunnelIp, agentVersion: options.agentVersion ?? UNKNOWN_AGENT_VERSION }, storeOpts);
     const natLeases = new NatLeases(zk, { ...storeOpts, leaseAhead: true });
     const tunnelPort = options.tunnel?.port ?? VXLAN_PORT_TOLLGATE;
     const bindAddress = options.tunnel?.bindAddress ?? options.tunnelIp;

@@ -7,6 +7,7 @@ import { TUNNEL_KEY_FLOW_STATE, encodeVxlan } from '../../../src/agent-core/pack
 import { HostStateView, ZkClient } from '../../../src/agent-core/store/index.js';
 import { LAB } from '../../../src/gateway/lab/lab-topology.js';
 import { waitFor } from '../../helpers/netns.js';
+import { packageVersion } from '../../../src/gateway/version.js';
 import { AgentWorld, type HostName } from './agent-world.js';
 
 let world: AgentWorld;
@@ -89,6 +90,18 @@ test('tunnel datagrams with unknown keys, broken headers or junk flow state are 
       && s.push.malformed >= s0.push.malformed + 20;
   }, { timeoutMs: 10_000, what: 'bad tunnel datagrams counted' });
 }, 60_000);
+
+test('each agent publishes its host with the package version (package.json)', async () => {
+  const zk = await ZkClient.connect(world.zk.connectionString);
+  try {
+    const view = new HostStateView(zk, { root: world.root });
+    const hosts = await Promise.all(Object.values(world.specs).map((s) => view.ensureHost(s.hostId)));
+    view.close();
+    expect(hosts.map((h) => h?.agentVersion)).toEqual(Object.values(world.specs).map(() => packageVersion()));
+  } finally {
+    await zk.close();
+  }
+});
 
 test("a VM port's tunnel key from a source that is no registered host is dropped and counted; from a host it reaches the VM", async () => {
   const hostIps = Object.values(world.specs).map((s) => s.tunnelIp).sort();
