@@ -14,7 +14,7 @@ import type { StateChange } from '../simulation/index.js';
 import {
   ArpTable, HostState, HostStateView, MacTable, NatLeases, TunnelPeers, ZkClient, ZkTopologyCache, blockOfPort, storeLogger,
 } from '../store/index.js';
-import type { Id } from '../topology/index.js';
+import { portMtu, type Id } from '../topology/index.js';
 import { agentViews, arpKey, macKey, PendingLearned } from './agent-views.js';
 import { BGP_TCP_PORT, controlTag, type ControlSteering } from './control-steering.js';
 import { bindingTag, hostTag, type BindingView } from './egress-resolver.js';
@@ -25,6 +25,7 @@ import { PacketWorkflow } from './packet-workflow.js';
 import { PortBindings, type PortBinding } from './port-bindings.js';
 import { StateFile } from './state-file.js';
 import { prefetchTopology } from './topology-prefetch.js';
+import { portMtuProblem, type Underlay, underlayOf } from './underlay-mtu.js';
 import { type AgentCounters, type ParkedPacket, UpcallPipeline } from './upcall-pipeline.js';
 import { WaitingRoom, type WaitingRoomCounters, type WaitingRoomOptions } from './waiting-room.js';
 
@@ -90,6 +91,10 @@ export class Agent {
   private stopped = false;
   private lastStateSave = 0;
   private saving = false;
+  /** The interface under the tunnel; undefined when no single one carries its address. */
+  private underlay: Underlay | undefined;
+  /** Bound ports whose MTU outgrows the underlay (portMtuProblem), by port. */
+  private readonly mtuProblems = new Map<Id, string>();
 
   private constructor(
     private readonly options: AgentOptions,
@@ -153,6 +158,7 @@ export class Agent {
     const pusher = new FlowStatePusher(pusherOpts);
     const stateFile = options.flowState?.stateFile === undefined ? undefined : new StateFile(options.flowState.stateFile);
     const agent = new Agent(options, zk, topology, macs, arp, hosts, hostState, natLeases, datapath, pusher, stateFile);
+    agent.underlay = underlayOf(bindAddress, options.tunnel?.type ?? 'vxlan');
     try {
       await agent.run();
     } catch (e) {
@@ -218,8 +224,15 @@ export class Agent {
       throw e;
     }
     this.datapath.setTunnelKey(b.tunnelKey, b.dpPort);
-    if ((await this.topology.ensure('port', portId)) === undefined) {
+    const port = await this.topology.ensure('port', portId);
+    if (port === undefined) {
       this.log.warn({ portId, ifname }, 'bound a port the topology does not have (yet): its frames wait for it');
+    } else if (this.underlay !== undefined) {
+      const problem = portMtuProblem(portId, portMtu(port), this.underlay);
+      if (problem !== undefined) {
+        this.mtuProblems.set(portId, problem);
+        this.log.warn({ portId, ifname, underlay: this.underlay }, problem);
+      }
     }
     await this.hostState.setPortActive(portId, b.tunnelKey);
     this.invalidate([bindingTag(portId)]);
@@ -230,6 +243,7 @@ export class Agent {
     const b = this.bindings.unbind(portId);
     if (b === undefined) return;
     this.datapath.setTunnelKey(b.tunnelKey, undefined);
+    this.mtuProblems.delete(portId);
     await this.datapath.removePort(b.dpPort);
     await this.hostState.clearPortActive(portId);
     this.invalidate([bindingTag(portId)]);
@@ -268,10 +282,15 @@ export class Agent {
     push: ReturnType<FlowStatePusher['counters']>;
     /** The underlay sources the tunnel accepts; null = any (the hosts are not listed yet). */
     tunnelRemotes: string[] | null;
+    /** The interface under the tunnel and the largest inner IP packet it leaves room for; null = not known. */
+    underlay: Underlay | null;
+    /** Bound ports whose MTU outgrows the underlay, each with what to change. */
+    mtuProblems: string[];
   } {
     return {
       hostId: this.options.hostId, counters: { ...this.counters }, waiting: this.waiting.length, waitingRoom: { ...this.waiting.counters },
       tables: this.local.counts(), push: this.pusher.counters(), tunnelRemotes: remotesOf(this.tunnelPeers),
+      underlay: this.underlay ?? null, mtuProblems: [...this.mtuProblems.values()],
     };
   }
 

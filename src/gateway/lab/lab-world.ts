@@ -64,6 +64,9 @@ export interface AgentStatus {
   readonly datapath: Record<string, number> & { ports: Record<string, number>[] };
   /** Tunnel sources the agent accepts (the registered hosts' tunnel IPs); null: any, until the first listing. */
   readonly tunnelRemotes?: string[] | null;
+  /** The interface under the tunnel (src/agent-core/agent/underlay-mtu.ts), and bound ports whose MTU outgrows it. */
+  readonly underlay?: { readonly ifname: string; readonly mtu: number; readonly maxInnerPacket: number } | null;
+  readonly mtuProblems?: readonly string[];
   /** A gateway with a `bgp` section: gobgpd and its sessions (src/gateway/bgp/bgp-gateway.ts). */
   readonly bgp?: {
     readonly gobgpd: { readonly state: string; readonly pid?: number; readonly restarts: number };

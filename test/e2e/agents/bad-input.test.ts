@@ -103,6 +103,14 @@ test('each agent publishes its host with the package version (package.json)', as
   }
 });
 
+test('each agent knows the interface under its tunnel (loopback here) and finds no port outgrowing it', async () => {
+  for (const host of Object.keys(world.specs) as HostName[]) {
+    const s = await world.status(host);
+    expect(s.underlay).toMatchObject({ ifname: 'lo', maxInnerPacket: s.underlay!.mtu - 50 });
+    expect(s.mtuProblems).toEqual([]);
+  }
+});
+
 test("a VM port's tunnel key from a source that is no registered host is dropped and counted; from a host it reaches the VM", async () => {
   const hostIps = Object.values(world.specs).map((s) => s.tunnelIp).sort();
   await waitFor(async () => JSON.stringify(await tunnelRemotes('compute')) === JSON.stringify(hostIps), { timeoutMs: 10_000, what: 'compute to accept exactly the hosts' });
