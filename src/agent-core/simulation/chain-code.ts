@@ -33,6 +33,15 @@ const CACHE_LIMIT = 512;
 const factories = new Map<string, (sets: readonly ReadonlySet<Id>[]) => ChainScan>();
 
 const num = (x: number): string => String(x);
+const bit = (f: Field): number => 1 << f;
+/**
+ * FlowMatch.get(f) written out: the field's bit noted in `seenBits` (added to the match's seen mask,
+ * less its modified fields, when the scan returns) and the word read from `cur`. A method call per
+ * test was the scan's main cost: too many call sites in one function for the compiler to inline.
+ */
+const rd = (f: Field): string => `(seenBits |= ${bit(f)}, cur[${FIELD_OFFSET[f]!}])`;
+/** Returns `value` after handing the scan's reads to the match (FlowMatch.get's rule: modified fields are not seen). */
+const ret = (value: string | number): string => `{ m.seen |= seenBits & ~m.modified; return ${value}; }`;
 
 export function chainCode(conds: readonly CompiledCondition[]): ChainCode {
   const sets: ReadonlySet<Id>[] = [];
@@ -41,9 +50,9 @@ export function chainCode(conds: readonly CompiledCondition[]): ChainCode {
   conds.forEach((cc, i) => {
     const body = cc.broken === undefined ? conditionCode(cc, sets) : undefined;
     simple.push(body !== undefined);
-    cases.push(body === undefined ? `case ${i}: return ${i};` : `case ${i}: {\n let ok = false;\n c: {\n${body}\n ok = true;\n }\n if (ok !== ${cc.invert}) return ${i};\n}`);
+    cases.push(body === undefined ? `case ${i}: ${ret(i)}` : `case ${i}: {\n let ok = false;\n c: {\n${body}\n ok = true;\n }\n if (ok !== ${cc.invert}) ${ret(i)}\n}`);
   });
-  const text = `return function scan(m, ctx, from) {\nswitch (from) {\n${cases.join('\n')}\n}\nreturn ${conds.length};\n};`;
+  const text = `return function scan(m, ctx, from) {\nconst cur = m.cur;\nlet seenBits = 0;\nswitch (from) {\n${cases.join('\n')}\n}\n${ret(conds.length)}\n};`;
   let factory = factories.get(text);
   if (factory === undefined) {
     if (factories.size >= CACHE_LIMIT) factories.clear();
@@ -72,28 +81,28 @@ function testCode(s: TestSpec, sets: ReadonlySet<Id>[]): string | undefined {
   switch (s.k) {
     case 'eq':
       if (!Number.isFinite(s.v)) return undefined;
-      return `if ((m.get(${s.f}) === ${num(s.v)}) === ${s.inv}) break c;`;
+      return `if ((${rd(s.f)} === ${num(s.v)}) === ${s.inv}) break c;`;
     case 'ipField':
       if (!Number.isFinite(s.v)) return undefined;
-      return `{ const et = m.get(${ET}); if (!${IS_IP}) break c; if ((m.get(${s.f}) === ${num(s.v)}) === ${s.inv}) break c; }`;
+      return `{ const et = ${rd(ET)}; if (!${IS_IP}) break c; if ((${rd(s.f)} === ${num(s.v)}) === ${s.inv}) break c; }`;
     case 'cidr4':
-      return `{ const et = m.get(${ET}); if (et !== ${ETHERTYPE_IPV4} && et !== ${ETHERTYPE_ARP}) break c; if ((((m.get(${s.f}) & ${num(s.mask)}) >>> 0) === ${num(s.net)}) === ${s.inv}) break c; }`;
+      return `{ const et = ${rd(ET)}; if (et !== ${ETHERTYPE_IPV4} && et !== ${ETHERTYPE_ARP}) break c; if ((((${rd(s.f)} & ${num(s.mask)}) >>> 0) === ${num(s.net)}) === ${s.inv}) break c; }`;
     case 'cidr6': {
       const off = FIELD_OFFSET[s.f]!;
       const inside = [0, 1, 2, 3].map((i) => `((w[${off + i}] & ${num(s.masks[i]!)}) >>> 0) === ${num(s.nets[i]!)}`).join(' && ');
-      return `{ if (m.get(${ET}) !== ${ETHERTYPE_IPV6}) break c; m.get(${s.f}); const w = m.cur; if ((${inside}) === ${s.inv}) break c; }`;
+      return `{ if (${rd(ET)} !== ${ETHERTYPE_IPV6}) break c; seenBits |= ${bit(s.f)}; const w = cur; if ((${inside}) === ${s.inv}) break c; }`;
     }
     case 'tp':
       if (!Number.isFinite(s.start) || !Number.isFinite(s.end)) return undefined;
-      return `{ const et = m.get(${ET}); if (!${IS_IP}) break c; const p = m.get(${Field.IpProto}); if (p !== ${IPPROTO_TCP} && p !== ${IPPROTO_UDP}) break c; const v = m.get(${s.f}); if ((v >= ${num(s.start)} && v <= ${num(s.end)}) === ${s.inv}) break c; }`;
+      return `{ const et = ${rd(ET)}; if (!${IS_IP}) break c; const p = ${rd(Field.IpProto)}; if (p !== ${IPPROTO_TCP} && p !== ${IPPROTO_UDP}) break c; const v = ${rd(s.f)}; if ((v >= ${num(s.start)} && v <= ${num(s.end)}) === ${s.inv}) break c; }`;
     case 'icmp':
       if (!Number.isFinite(s.v)) return undefined;
-      return `{ const et = m.get(${ET}); if (!${IS_IP}) break c; const p = m.get(${Field.IpProto}); if (et === ${ETHERTYPE_IPV4} ? p !== ${IPPROTO_ICMP} : p !== ${IPPROTO_ICMPV6}) break c; if ((m.get(${s.f}) === ${num(s.v)}) === ${s.inv}) break c; }`;
+      return `{ const et = ${rd(ET)}; if (!${IS_IP}) break c; const p = ${rd(Field.IpProto)}; if (et === ${ETHERTYPE_IPV4} ? p !== ${IPPROTO_ICMP} : p !== ${IPPROTO_ICMPV6}) break c; if ((${rd(s.f)} === ${num(s.v)}) === ${s.inv}) break c; }`;
     case 'frag': {
       const f = Field.IpFrag;
-      if (s.policy === 'unfragmented') return `if (m.get(${f}) !== ${FRAG_NONE}) break c;`;
-      if (s.policy === 'header') return `if (m.get(${f}) === ${FRAG_LATER}) break c;`;
-      return `if (m.get(${f}) !== ${FRAG_LATER}) break c;`;
+      if (s.policy === 'unfragmented') return `if (${rd(f)} !== ${FRAG_NONE}) break c;`;
+      if (s.policy === 'header') return `if (${rd(f)} === ${FRAG_LATER}) break c;`;
+      return `if (${rd(f)} !== ${FRAG_LATER}) break c;`;
     }
     case 'ports': {
       const j = sets.push(s.set) - 1;
