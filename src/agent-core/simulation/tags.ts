@@ -38,12 +38,46 @@ export function macText(mac: Mac): string {
   return `${HEX2[(hi >>> 8) & 255]}:${HEX2[hi & 255]}:${HEX2[lo >>> 24]}:${HEX2[(lo >>> 16) & 255]}:${HEX2[(lo >>> 8) & 255]}:${HEX2[lo & 255]}`;
 }
 
+// MAC and ARP tags, interned per (device, VLAN, MAC) and (router, address) with number and bigint
+// keys: a walk through two bridges and two routers would otherwise build four strings per packet
+// and hash each anew when it joins the flow's tag set. Bounded like the id tags above.
+const macTags = new Map<Id, Map<number, Map<Mac, string>>>();
+const arpTags = new Map<Id, Map<IpAddr, string>>();
+let entryTags = 0;
+
+function entryTagCache<K, V>(outer: Map<Id, Map<K, V>>, id: Id): Map<K, V> {
+  if (entryTags >= INTERN_LIMIT) {
+    macTags.clear();
+    arpTags.clear();
+    entryTags = 0;
+  }
+  let inner = outer.get(id);
+  if (inner === undefined) outer.set(id, (inner = new Map<K, V>()));
+  return inner;
+}
+
 /** "mac:<bridgeId>:<vlanId>:<mac>": one MAC table entry (vlanId is VLAN_NONE for untagged). */
 export function macTag(bridgeId: Id, vlanId: number, mac: Mac): string {
-  return `mac:${bridgeId}:${vlanId}:${macText(mac)}`;
+  const byVlan = entryTagCache(macTags, bridgeId);
+  let byMac = byVlan.get(vlanId);
+  if (byMac === undefined) byVlan.set(vlanId, (byMac = new Map<Mac, string>()));
+  let t = byMac.get(mac);
+  if (t === undefined) {
+    t = `mac:${bridgeId}:${vlanId}:${macText(mac)}`;
+    byMac.set(mac, t);
+    entryTags++;
+  }
+  return t;
 }
 
 /** "arp:<routerId>:<ip>": one ARP/ND cache entry. */
 export function arpTag(routerId: Id, ip: IpAddr): string {
-  return `arp:${routerId}:${formatIp(ip)}`;
+  const byIp = entryTagCache(arpTags, routerId);
+  let t = byIp.get(ip);
+  if (t === undefined) {
+    t = `arp:${routerId}:${formatIp(ip)}`;
+    byIp.set(ip, t);
+    entryTags++;
+  }
+  return t;
 }
