@@ -31,11 +31,12 @@ const { writeSync } = require('node:fs');
 const beats = new Int32Array(workerData.buffer);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 let last = Atomics.load(beats, 0);
-let lastChange = Date.now();
+// Monotonic: a wall-clock step (NTP) must not look like a stall.
+let lastChange = performance.now();
 for (;;) {
   Atomics.wait(pause, 0, 0, workerData.checkMs);
   if (Atomics.load(beats, 1) !== 0) break;
-  const now = Date.now();
+  const now = performance.now();
   const seen = Atomics.load(beats, 0);
   if (seen !== last) {
     last = seen;
@@ -44,7 +45,7 @@ for (;;) {
   }
   const stalled = now - lastChange;
   if (stalled >= workerData.stallMs) {
-    const line = { level: 60, time: now, name: 'tollgate', host: workerData.name, component: 'watchdog', stalledMs: stalled,
+    const line = { level: 60, time: Date.now(), name: 'tollgate', host: workerData.name, component: 'watchdog', stalledMs: Math.round(stalled),
       msg: 'the main loop has not run for ' + (stalled / 1000).toFixed(1) + ' s: killing the agent so that gobgpd dies with it and peers and other hosts route around this host' };
     try { writeSync(2, JSON.stringify(line) + '\\n'); } catch {}
     process.kill(process.pid, 'SIGKILL');

@@ -1,7 +1,7 @@
 // One agent process (DESIGN: Processes; The packet's way): ZooKeeper session and watched caches,
-// the datapath with this host's bound ports and the overlay tunnel, the packet workflow on upcalls
-// with its waiting room, flow-state push and import, and invalidation of installed flows when the
-// topology, tables or bindings change. The main loop is the one writer of this state.
+// the datapath with this host's bound ports and the overlay tunnel, the upcall pipeline
+// (upcall-pipeline.ts) with its waiting room, flow-state push and import, and invalidation of
+// installed flows when the topology, tables or bindings change. The main loop is the one writer.
 import type { Logger } from 'pino';
 import type { Datapath } from '../datapath/datapath.js';
 import { InProcessDatapath } from '../datapath/in-process-datapath.js';
@@ -357,8 +357,9 @@ export class Agent {
     this.upcalls.invalidate(tags);
   }
 
+  /** Re-simulates the packets parked for `key` (the pipeline does nothing once stopped). */
   private releaseAndRetry(key: string): void {
-    if (!this.stopped) this.upcalls.releaseAndRetry(key);
+    this.upcalls.releaseAndRetry(key);
   }
 
   private tick(): void {
