@@ -131,21 +131,11 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
   }, 90_000);
 
   test('gateway B\'s agent killed outright: gobgpd dies with it and BIRD sees the connection close, not a hold-timer expiry; restarted, it peers again', async () => {
-    const bird = world.upstream!.bird;
     await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
     const pid = (await world.status('gwB')).bgp?.gobgpd.pid;
     expect(pid).toBeDefined();
     world.agents.get('gwB')!.proc.kill('SIGKILL');
-    // Bounded well below BIRD's hold time (9 s here): only a closed connection ends the session this soon.
-    await waitFor(async () => (await bird.bgpState('gw_b')) !== 'Established', { timeoutMs: 5_000, intervalMs: 50, what: 'BIRD to see gateway B\'s session end' });
-    const info = await bird.birdc('show protocols all gw_b');
-    expect(info).toMatch(/Last error:\s+Socket: Connection closed/);
-    await waitFor(() => !isRunning(pid!), { timeoutMs: 5_000, what: `gobgpd ${pid} to die with its agent` });
-    await world.stopAgent('gwB');
-    // The new agent finds its namespace left behind, replaces it and peers again.
-    await world.startAgent('gwB');
-    await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
-    expect((await world.status('gwB')).bgp?.gobgpd.pid).not.toBe(pid);
+    await expectGwBClosedAndBack(pid!);
   }, 90_000);
 
   test('gateway B\'s datapath dies: the agent stops its BGP first (BIRD reads a Cease, not a hold-timer expiry) and exits non-zero; started again, it peers again', async () => {
@@ -167,7 +157,6 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
   }, 120_000);
 
   test('gateway B\'s main loop hangs: the watchdog kills the agent and says why, gobgpd dies with it and BIRD sees the connection close; started again, it peers again', async () => {
-    const bird = world.upstream!.bird;
     await world.stopAgent('gwB');
     // Fault injection (agent-command.ts): SIGWINCH blocks the main loop for good; the datapath thread and gobgpd go on.
     const child = await world.startAgent('gwB', { env: { TOLLGATE_TEST_FAULTS: 'main-loop-hang-on-sigwinch' } });
@@ -179,11 +168,22 @@ describeBgp('gateways peering with an upstream BGP router over their uplinks', (
     await waitFor(() => child.exitCode !== undefined, { timeoutMs: 20_000, what: 'the watchdog to kill gateway B\'s hung agent' });
     expect(child.proc.signalCode).toBe('SIGKILL');
     expect(child.stderr).toMatch(/"component":"watchdog".*the main loop has not run for/);
+    await expectGwBClosedAndBack(pid!);
+  }, 120_000);
+
+  /**
+   * After gateway B's agent died at once: BIRD sees the session end by a closed connection, well
+   * before its hold time (9 s here), and gobgpd is gone; the agent started again finds its namespace
+   * left behind, replaces it and peers again with a new gobgpd.
+   */
+  async function expectGwBClosedAndBack(gobgpdPid: number): Promise<void> {
+    const bird = world.upstream!.bird;
     await waitFor(async () => (await bird.bgpState('gw_b')) !== 'Established', { timeoutMs: 5_000, intervalMs: 50, what: 'BIRD to see gateway B\'s session end' });
     expect(await bird.birdc('show protocols all gw_b')).toMatch(/Last error:\s+Socket: Connection closed/);
-    await waitFor(() => !isRunning(pid!), { timeoutMs: 5_000, what: `gobgpd ${pid} to die with its agent` });
+    await waitFor(() => !isRunning(gobgpdPid), { timeoutMs: 5_000, what: `gobgpd ${gobgpdPid} to die with its agent` });
     await world.stopAgent('gwB');
     await world.startAgent('gwB');
     await world.waitForBgp({ protocols: ['gw_b'], timeoutMs: 30_000 });
-  }, 120_000);
+    expect((await world.status('gwB')).bgp?.gobgpd.pid).not.toBe(gobgpdPid);
+  }
 });
