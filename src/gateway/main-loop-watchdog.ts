@@ -64,9 +64,9 @@ export function startMainLoopWatchdog(options: MainLoopWatchdogOptions): MainLoo
   // [0]: heartbeats (wrapping), [1]: set to 1 to stop the thread.
   const buffer = new SharedArrayBuffer(8);
   const beats = new Int32Array(buffer);
+  // The thread looks as often as the loop beats.
   const beatMs = Math.min(250, Math.floor(options.stallMs / 4));
-  const checkMs = beatMs;
-  const worker = new Worker(WATCHDOG_THREAD, { eval: true, workerData: { buffer, stallMs: options.stallMs, checkMs, name: options.name } });
+  const worker = new Worker(WATCHDOG_THREAD, { eval: true, workerData: { buffer, stallMs: options.stallMs, checkMs: beatMs, name: options.name } });
   worker.unref();
   const heartbeat = setInterval(() => Atomics.add(beats, 0, 1), beatMs);
   heartbeat.unref();

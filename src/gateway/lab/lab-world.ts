@@ -13,6 +13,7 @@ import { LearnedRoutesReader, StorePaths, ZkClient, TopologyStore } from '../../
 import type { TopologyObject } from '../../agent-core/topology/index.js';
 import { LAB, buildLabTopology } from './lab-topology.js';
 import type { Bird } from './bird.js';
+import type { Underlay } from '../../agent-core/agent/underlay-mtu.js';
 import { withHugePagesTunable } from '../huge-pages.js';
 import { type ChildHandle, NetnsLab, waitFor } from './netns.js';
 import { gatewayBgpYaml, LAB_BGP, STATIC_DEFAULT_ROUTE_IDS, startUpstreamRouter, upstreamProtocols } from './lab-upstream.js';
@@ -65,7 +66,7 @@ export interface AgentStatus {
   /** Tunnel sources the agent accepts (the registered hosts' tunnel IPs); null: any, until the first listing. */
   readonly tunnelRemotes?: string[] | null;
   /** The interface under the tunnel (src/agent-core/agent/underlay-mtu.ts), and bound ports whose MTU outgrows it. */
-  readonly underlay?: { readonly ifname: string; readonly mtu: number; readonly maxInnerPacket: number } | null;
+  readonly underlay?: Underlay | null;
   readonly mtuProblems?: readonly string[];
   /** A gateway with a `bgp` section: gobgpd and its sessions (src/gateway/bgp/bgp-gateway.ts). */
   readonly bgp?: {
