@@ -81,7 +81,7 @@ function labViews(topology: TopologyView): SimulationViews {
     // which is what reaches the simulator (later packets take the flow table).
     conntrack: { has: () => false },
     nat: { get: () => undefined },
-    natPorts: { pickPort: (_d, _a, from, to, hash) => from + ((hash >>> 0) % (to - from + 1)) },
+    natPorts: { pickPort: (_d, _a, from, to, hash) => from + ((hash >>> 0) % (to - from + 1)), exhausted: () => false },
   };
 }
 

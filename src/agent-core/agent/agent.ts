@@ -73,7 +73,7 @@ const STATE_SAVE_MS = 1000;
 export class Agent {
   readonly counters: AgentCounters = {
     upcalls: 0, upcallsShed: 0, simulations: 0, installs: 0, parked: 0, reSimulated: 0, givenUp: 0, malformed: 0, unknownPortUpcalls: 0,
-    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0, controlFrames: 0,
+    unboundOutputs: 0, storeWriteErrors: 0, stateImported: 0, controlFrames: 0, snatExhausted: 0,
   };
   readonly local = new LocalTables();
   readonly bindings = new PortBindings();

@@ -83,6 +83,11 @@ export class LocalTables implements MacTableView, ArpTableView, ConntrackView, N
     return undefined;
   }
 
+  /** Every port of the range is this host's to give (no leases here): none free means none to wait for. */
+  exhausted(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number): boolean {
+    return this.pickPort(deviceId, ip, portFrom, portTo, 0) === undefined;
+  }
+
   learnMac(bridgeId: Id, vlanId: number, mac: Mac, portId: Id): void {
     this.macs.set(`${bridgeId}|${vlanId}|${mac}`, portId);
   }

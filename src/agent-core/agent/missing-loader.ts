@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { formatIp } from '../packet/index.js';
 import type { Missing } from '../simulation/index.js';
-import type { ArpTable, HostStateView, MacTable, NatLeases, ZkTopologyCache } from '../store/index.js';
+import { NatBlocksExhaustedError, type ArpTable, type HostStateView, type MacTable, type NatLeases, type ZkTopologyCache } from '../store/index.js';
 import type { Id } from '../topology/index.js';
 
 export interface MissingSources {
@@ -72,7 +72,10 @@ export class MissingLoader {
     if (this.loading.has(key)) return;
     this.loading.add(key);
     start()
-      .catch((err: unknown) => this.s.log.warn({ err, key }, 'loading what a packet waits for failed'))
+      .catch((err: unknown) => {
+        // An exhausted SNAT address is logged by the leases, once a minute; its packets are dropped when re-simulated.
+        if (!(err instanceof NatBlocksExhaustedError)) this.s.log.warn({ err, key }, 'loading what a packet waits for failed');
+      })
       .finally(() => {
         this.loading.delete(key);
         this.s.release(releaseKey);

@@ -36,6 +36,8 @@ export interface AgentCounters {
   stateImported: number;
   /** Frames from uplinks left to gobgpd's interface (BGP): dropped here unsimulated. */
   controlFrames: number;
+  /** New connections dropped because dynamic SNAT had no port on any target address (every block leased). */
+  snatExhausted: number;
 }
 
 export interface ParkedPacket {
@@ -179,6 +181,7 @@ export class UpcallPipeline {
     if (this.d.log.isLevelEnabled('debug')) {
       this.d.log.debug({ port: binding.portId, outcome: result.outcome, trace: result.trace, actions: result.actions.length, attempt }, 'simulated');
     }
+    if (result.outcome.kind === 'drop' && result.outcome.cause === 'snatExhausted') this.d.counters.snatExhausted++;
     this.invalidate(miss.stale);
     this.publishLearned(result.stateChanges);
     // A generated packet that could not finish (an ARP request to a device not loaded yet) holds

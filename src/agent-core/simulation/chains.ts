@@ -13,6 +13,7 @@
 // connections opened from inside, which never reach that rule themselves.
 import type { Chain, Id, Rule } from '../topology/types.js';
 import type { SimContext } from './context.js';
+import type { DropCause } from './types.js';
 import { type ChainCode, chainCode } from './chain-code.js';
 import { COND_NO, COND_NOT_YET, type CompiledCondition, type CondResult, compiledConditionOf, matchCondition } from './conditions.js';
 import { connState } from './conntrack.js';
@@ -44,15 +45,20 @@ interface ChainCache {
 }
 
 const chainCaches = new WeakMap<Chain, ChainCache>();
-const chainErrors = new WeakMap<SimContext, string>();
+const chainErrors = new WeakMap<SimContext, { readonly reason: string; readonly cause?: DropCause }>();
 
 /**
- * Why the last chain evaluation of this run dropped as an error (a jump loop or a jump too deep),
- * or undefined when its drops were ordinary rule verdicts. The caller reports such a drop as an
- * error (short-lived error flow).
+ * Why the last chain evaluation of this run dropped as an error (a jump loop or a jump too deep, no
+ * SNAT port to be had), or undefined when its drops were ordinary rule verdicts. The caller reports
+ * such a drop as an error (short-lived error flow).
  */
 export function chainError(ctx: SimContext): string | undefined {
-  return chainErrors.get(ctx);
+  return chainErrors.get(ctx)?.reason;
+}
+
+/** The cause of the last chain evaluation's error drop, when the shell counts it apart (see DropCause). */
+export function chainErrorCause(ctx: SimContext): DropCause | undefined {
+  return chainErrors.get(ctx)?.cause;
 }
 
 /**
@@ -77,8 +83,8 @@ function cacheOf(chain: Chain): ChainCache {
   return c;
 }
 
-function errorDrop(ctx: SimContext, why: string): ChainVerdict {
-  chainErrors.set(ctx, why);
+function errorDrop(ctx: SimContext, why: string, cause?: DropCause): ChainVerdict {
+  chainErrors.set(ctx, cause === undefined ? { reason: why } : { reason: why, cause });
   ctx.trace.push(`chain error: ${why}`);
   return 'drop';
 }
@@ -219,6 +225,7 @@ function applyRule(ctx: SimContext, rule: Rule, chainId: Id, deviceId: Id, stack
     default: {
       const r = applyNatRule(ctx, rule, deviceId);
       if (r === 'skip') return undefined;
+      if (r === 'exhausted') return errorDrop(ctx, `rule ${rule.id}: no SNAT port free on any target address`, 'snatExhausted');
       if (r === 'applied') return rule.then === 'accept' ? 'accept' : undefined;
       return r;
     }

@@ -18,9 +18,10 @@ export type NatRule = Extract<Rule, { kind: 'nat' | 'reverseNat' | 'staticNat' }
 /**
  * applied: the packet was translated (the rule's `then` follows); skip: the rule does not apply to
  * this packet (the chain goes on); drop: the packet cannot be translated safely; notYet: no SNAT
- * port is free in this host's leased blocks (ctx.missing names the ip).
+ * port is free in this host's leased blocks (ctx.missing names the ip); exhausted: no SNAT port can
+ * be had on any target address now (an error drop, not installed).
  */
-export type NatResult = 'applied' | 'skip' | 'drop' | 'notYet';
+export type NatResult = 'applied' | 'skip' | 'drop' | 'notYet' | 'exhausted';
 
 /** SNAT ports when a target names none (0-0): everything above the well-known/registered split. */
 export const SNAT_DEFAULT_PORT_FROM = 1024;
@@ -122,7 +123,12 @@ function targetsOf(rule: Extract<Rule, { kind: 'nat' }>): CompiledTargets | stri
 
 /** The target address for a connection: the hash indexes the concatenated address ranges. */
 function pickTarget(c: CompiledTargets, hash: number): { ip: number; range: TargetRange } {
-  let i = hash % c.total;
+  return targetAt(c, hash % c.total);
+}
+
+/** The i-th address of the concatenated ranges (0 <= i < total). */
+function targetAt(c: CompiledTargets, index: number): { ip: number; range: TargetRange } {
+  let i = index;
   for (const r of c.ranges) {
     if (i < r.count) return { ip: r.from + i, range: r };
     i -= r.count;
@@ -147,20 +153,27 @@ function chooseDnat(t: FlowTuple, c: CompiledTargets): NatBinding {
 /**
  * SNAT target: the address from the hash, the port (or ICMP echo id) from this host's leased
  * blocks for that address. Always allocated, even when the original port would be free: a
- * source port may only be reused through the lease that owns it.
+ * source port may only be reused through the lease that owns it. An address whose ports are all
+ * taken (every block leased, this host's full) gives way to the rule's next address; when every
+ * address is exhausted the answer is 'exhausted' (the packet is dropped: waiting would not help).
  */
-function chooseSnat(ctx: SimContext, deviceId: Id, t: FlowTuple, c: CompiledTargets): NatBinding | undefined {
+function chooseSnat(ctx: SimContext, deviceId: Id, t: FlowTuple, c: CompiledTargets): NatBinding | 'notYet' | 'exhausted' {
   const hash = flowHash(t);
-  const { ip, range } = pickTarget(c, hash);
-  const unset = range.portFrom === 0 && range.portTo === 0;
-  const from = unset ? SNAT_DEFAULT_PORT_FROM : Math.max(1, range.portFrom);
-  const to = unset ? SNAT_DEFAULT_PORT_TO : range.portTo;
-  const port = ctx.views.natPorts.pickPort(deviceId, ip, from, to, hash);
-  if (port === undefined) {
-    ctx.notYet({ kind: 'natBlock', deviceId, ip, portFrom: from, portTo: to });
-    return undefined;
+  const first = hash % c.total;
+  for (let k = 0; k < c.total; k++) {
+    const { ip, range } = targetAt(c, (first + k) % c.total);
+    const unset = range.portFrom === 0 && range.portTo === 0;
+    const from = unset ? SNAT_DEFAULT_PORT_FROM : Math.max(1, range.portFrom);
+    const to = unset ? SNAT_DEFAULT_PORT_TO : range.portTo;
+    const port = ctx.views.natPorts.pickPort(deviceId, ip, from, to, hash);
+    if (port !== undefined) return { ip, port };
+    if (!ctx.views.natPorts.exhausted(deviceId, ip, from, to)) {
+      ctx.notYet({ kind: 'natBlock', deviceId, ip, portFrom: from, portTo: to });
+      return 'notYet';
+    }
+    ctx.trace.push(`snat: no port left on ${formatIp(ip)}`);
   }
-  return { ip, port };
+  return 'exhausted';
 }
 
 /** Rewrites one side of the packet (source or destination) to `b`, emitting only real changes. */
@@ -203,8 +216,15 @@ function applyDynamicNat(ctx: SimContext, rule: Extract<Rule, { kind: 'nat' }>, 
   const fwdKey = natKey(snat ? 'fwd-snat' : 'fwd-dnat', deviceId, t);
   let b = ctx.views.nat.get(fwdKey);
   if (b === undefined) {
-    b = snat ? chooseSnat(ctx, deviceId, t, targets) : chooseDnat(t, targets);
-    if (b === undefined) return 'notYet';
+    const chosen = snat ? chooseSnat(ctx, deviceId, t, targets) : chooseDnat(t, targets);
+    if (chosen === 'exhausted') {
+      // Not installed: the connection's next attempt (a retransmitted SYN) is simulated again and
+      // gets a port as soon as one is free.
+      ctx.installFlow = false;
+      return 'exhausted';
+    }
+    if (chosen === 'notYet') return 'notYet';
+    b = chosen;
   }
   const revKey = natKey(snat ? 'rev-snat' : 'rev-dnat', deviceId, reverseTuple(translated(t, snat, b)));
   const original: NatBinding = snat ? { ip: t.src, port: t.sport } : { ip: t.dst, port: t.dport };

@@ -5,13 +5,13 @@ import { FlowMatch, type HeaderModification } from '../packet/flow-match.js';
 import { applyModifications, type DecodeError } from '../packet/index.js';
 import type { Id, Port, TopologyView } from '../topology/types.js';
 import { processBridge } from './bridge.js';
-import { chainError, evaluateChain } from './chains.js';
+import { chainError, chainErrorCause, evaluateChain } from './chains.js';
 import { MAX_DEVICES_TRAVERSED, type SimContext } from './context.js';
 import { IcmpErrorKind, sendIcmpError } from './icmp-errors.js';
 import { countOutputs, endAfterLastOutput, undoRewrites } from './rewrite-undo.js';
 import { processRouter } from './router.js';
 import { deviceTag } from './tags.js';
-import type { FlowAction, Missing, SimulationOutcome, SimulationResult, StateChange } from './types.js';
+import type { DropCause, FlowAction, Missing, SimulationOutcome, SimulationResult, StateChange } from './types.js';
 
 /**
  * Device entries allowed in one simulation over all flood copies together: the loop guard bounds
@@ -47,6 +47,7 @@ export class Walker {
   private visits = 0;
   private dropReason: string | undefined = undefined;
   private dropError = false;
+  private dropCause: DropCause | undefined = undefined;
   private consumedReason: string | undefined = undefined;
   private loopReason: string | undefined = undefined;
 
@@ -56,11 +57,12 @@ export class Walker {
 
   // ---- how a path ends -------------------------------------------------------------------------
 
-  drop(reason: string, error = false): void {
+  drop(reason: string, error = false, cause?: DropCause): void {
     this.ctx.trace.push(`drop: ${reason}`);
     if (this.dropReason === undefined || (error && !this.dropError)) {
       this.dropReason = reason;
       this.dropError = error;
+      this.dropCause = cause;
     }
   }
 
@@ -104,7 +106,7 @@ export class Walker {
       return false;
     }
     const err = chainError(ctx);
-    this.drop(err ?? `${v === 'reject' ? 'rejected' : 'dropped'} by chain ${chainId}`, err !== undefined);
+    this.drop(err ?? `${v === 'reject' ? 'rejected' : 'dropped'} by chain ${chainId}`, err !== undefined, chainErrorCause(ctx));
     return false;
   }
 
@@ -228,6 +230,7 @@ export class Walker {
     else if (ctx.missing.length > 0) outcome = { kind: 'notYet', missing: ctx.missing };
     else if (this.outputs > 0) outcome = FORWARD;
     else if (this.consumedReason !== undefined) outcome = { kind: 'consumed', reason: this.consumedReason };
+    else if (this.dropCause !== undefined) outcome = { kind: 'drop', error: this.dropError, reason: this.dropReason ?? 'no output', cause: this.dropCause };
     else outcome = { kind: 'drop', error: this.dropError, reason: this.dropReason ?? 'no output' };
     if (loop) ctx.trace.push(`drop: ${this.loopReason}`);
 

@@ -31,10 +31,17 @@ export interface NatTableView {
 /**
  * SNAT port allocation from the blocks this host leased (DESIGN: Store, /nat). Pure choice: it must
  * not mutate; the shell marks the port used when it applies the natKey state change. `undefined` =
- * no free port in this host's blocks for that ip: the simulation answers NotYet(natBlock).
+ * no free port in this host's blocks for that ip: the simulation answers NotYet(natBlock), unless
+ * `exhausted` says that no block with a free port can be had for it now.
  */
 export interface NatPortAllocator {
   pickPort(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number, flowHash: number): number | undefined;
+  /**
+   * Whether waiting for a port of `ip` in [portFrom, portTo] is in vain for now: every block there
+   * is leased (by this host or others) and this host's are full. The simulation then tries the
+   * rule's other target addresses, and drops the packet when all are exhausted.
+   */
+  exhausted(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number): boolean;
 }
 
 export interface SimulationViews {
@@ -62,8 +69,13 @@ export type Missing =
   /** No free SNAT port of `ip` in [portFrom, portTo] among this host's blocks: lease one that has some. */
   | { readonly kind: 'natBlock'; readonly deviceId: Id; readonly ip: IpAddr; readonly portFrom: number; readonly portTo: number };
 
+/** Why a drop happened, where the shell counts it apart from the others. */
+export type DropCause =
+  /** Dynamic SNAT found no free port on any target address (every block leased): not installed as a flow. */
+  'snatExhausted';
+
 export type SimulationOutcome =
-  | { readonly kind: 'drop'; readonly error: boolean; readonly reason: string }
+  | { readonly kind: 'drop'; readonly error: boolean; readonly reason: string; readonly cause?: DropCause }
   /** A device answered or absorbed it (ARP reply, ping to a router port); see `generated`. */
   | { readonly kind: 'consumed'; readonly reason: string }
   /** Leaves through the output actions in `actions`. */

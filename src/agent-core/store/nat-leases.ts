@@ -37,6 +37,12 @@ export interface NatLeasesOptions {
    * are leased only when leaseNatBlock is called.
    */
   readonly leaseAhead?: boolean;
+  /**
+   * After a lease found every block of an IP (in the asked range) leased, how long the IP counts as
+   * exhausted: simulations drop the connections that need its ports instead of waiting, and no
+   * lease is tried until then (default EXHAUSTED_RETRY_MS).
+   */
+  readonly exhaustedRetryMs?: number;
 }
 
 /** The blocks this host holds of one IP, and its lease-ahead state. */
@@ -55,12 +61,23 @@ interface IpLeases {
   portFrom: number;
   portTo: number;
   lastAheadAt: number;
+  /** Until when (performance.now()) the range [exhaustedFrom, exhaustedTo] counts as exhausted. */
+  exhaustedUntil: number;
+  exhaustedFrom: number;
+  exhaustedTo: number;
+  /** When exhaustion was last logged (a warning a minute at most per IP). */
+  exhaustedLoggedAt: number;
 }
 
 /** Lease ahead: at most this many blocks kept spare per IP, and this many leased in one transaction. */
 const MAX_SPARE_BLOCKS = 32;
 /** Lease ahead: a pause in demand this long halves the spare. */
 const SPARE_DECAY_MS = 5_000;
+
+/** How long an IP found with every block leased counts as exhausted before a lease is tried again. */
+export const EXHAUSTED_RETRY_MS = 1_000;
+/** Exhaustion of one IP is logged once in this long at most. */
+const EXHAUSTED_LOG_INTERVAL_MS = 60_000;
 
 /** block → last use (ms since epoch), kept in the IP's persistent znode. */
 type LruRecord = Record<string, number>;
@@ -74,6 +91,7 @@ export class NatLeases implements NatPortAllocator {
   private readonly releaseAfter: number;
   private readonly maxAttempts: number;
   private readonly leaseAhead: boolean;
+  private readonly exhaustedRetryMs: number;
   private lostListeners: readonly ((l: NatLeaseLost) => void)[] = [];
   private readonly offState: () => void;
 
@@ -86,6 +104,7 @@ export class NatLeases implements NatPortAllocator {
     this.releaseAfter = options.releaseIdleAfterMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 64;
     this.leaseAhead = options.leaseAhead ?? false;
+    this.exhaustedRetryMs = options.exhaustedRetryMs ?? EXHAUSTED_RETRY_MS;
     this.offState = zk.onState((state, { newSession }) => {
       if (state === 'connected' && newSession) {
         void this.recreate().catch((err: unknown) => this.log.error({ err }, 're-creating NAT leases after session expiry failed'));
@@ -102,6 +121,11 @@ export class NatLeases implements NatPortAllocator {
 
   pickPort(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number, flowHash: number): number | undefined {
     return this.leases.get(deviceId)?.get(ip)?.ports.pick(portFrom, portTo, flowHash);
+  }
+
+  exhausted(deviceId: Id, ip: IpAddr, portFrom: number, portTo: number): boolean {
+    const l = this.leases.get(deviceId)?.get(ip);
+    return l !== undefined && isExhausted(l, portFrom, portTo);
   }
 
   // --- the shell's side ---
@@ -151,7 +175,10 @@ export class NatLeases implements NatPortAllocator {
       for (let b = blockOfPort(Math.max(0, portFrom)); b <= Math.min(NAT_BLOCKS_PER_IP - 1, blockOfPort(portTo)); b++) {
         if (!held.has(b)) candidates.push(b);
       }
-      if (candidates.length === 0) throw new NatBlocksExhaustedError(deviceId, ipText);
+      if (candidates.length === 0) {
+        this.markExhausted(l, portFrom, portTo);
+        throw new NatBlocksExhaustedError(deviceId, ipText);
+      }
       candidates.sort((a, b) => (lru[a] ?? -1) - (lru[b] ?? -1) || a - b);
       const picks = pickSpread(candidates, Math.min(count, candidates.length), attempt);
       const now = Date.now();
@@ -171,6 +198,7 @@ export class NatLeases implements NatPortAllocator {
         throw e;
       }
       for (const b of picks) l.ports.add(b);
+      l.exhaustedUntil = -Infinity;
       return picks;
     }
     throw new ConcurrentModificationError(this.maxAttempts, `leasing a NAT block of ${ipText} on ${deviceId}`);
@@ -206,7 +234,7 @@ export class NatLeases implements NatPortAllocator {
       clearTimeout(timer);
       l.releaseTimers.delete(blockOfPort(port));
     }
-    if (this.leaseAhead && l.ahead === undefined && l.ports.freePorts <= l.spare) this.startLeaseAhead(l);
+    if (this.leaseAhead && l.ahead === undefined && l.ports.freePorts <= l.spare && !isExhausted(l, l.portFrom, l.portTo)) this.startLeaseAhead(l);
     return true;
   }
 
@@ -261,10 +289,27 @@ export class NatLeases implements NatPortAllocator {
       l = {
         deviceId, ip, ipText: formatIp(ip), ports: new NatPortIndex(), releaseTimers: new Map(), ahead: undefined,
         spare: NAT_BLOCK_SIZE, lastAheadAt: -Infinity, portFrom: 1, portTo: 65535,
+        exhaustedUntil: -Infinity, exhaustedFrom: 0, exhaustedTo: -1, exhaustedLoggedAt: -Infinity,
       };
       m.set(ip, l);
     }
     return l;
+  }
+
+  /** Every block of the range is leased: simulations stop waiting for this IP's ports for a while (and are told why once a minute). */
+  private markExhausted(l: IpLeases, portFrom: number, portTo: number): void {
+    const now = performance.now();
+    l.exhaustedUntil = now + this.exhaustedRetryMs;
+    l.exhaustedFrom = portFrom;
+    l.exhaustedTo = portTo;
+    // A lease ahead may find the range taken while this host still has ports: nothing is dropped yet.
+    if (l.ports.freePorts > 0 || now - l.exhaustedLoggedAt < EXHAUSTED_LOG_INTERVAL_MS) return;
+    l.exhaustedLoggedAt = now;
+    this.log.warn(
+      { deviceId: l.deviceId, ip: l.ipText, portFrom, portTo, blocksHeld: l.ports.size },
+      'SNAT address exhausted: every block of its port range is leased (by this host or others) and this host has no free port; ' +
+        'new connections needing it are dropped (counter snatExhausted) until ports free up. Add target addresses to the SNAT rule.',
+    );
   }
 
   private releaseWhenIdle(l: IpLeases, block: number): void {
@@ -299,8 +344,8 @@ export class NatLeases implements NatPortAllocator {
         for (const b of blocks) if (l.ports.get(b)?.used === 0) this.releaseWhenIdle(l, b);
       })
       .catch((err: unknown) => {
-        if (err instanceof NatBlocksExhaustedError) this.log.warn({ deviceId: l.deviceId, ip: l.ipText }, 'no NAT block left to lease ahead');
-        else this.log.warn({ err, deviceId: l.deviceId, ip: l.ipText }, 'leasing NAT blocks ahead failed');
+        // Exhaustion was logged where it was found (markExhausted).
+        if (!(err instanceof NatBlocksExhaustedError)) this.log.warn({ err, deviceId: l.deviceId, ip: l.ipText }, 'leasing NAT blocks ahead failed');
       })
       .finally(() => {
         l.ahead = undefined;
@@ -357,4 +402,9 @@ function encodeLru(lru: LruRecord): Buffer {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Whether a lease of the IP found every block of a range covering [portFrom, portTo] taken, recently. */
+function isExhausted(l: IpLeases, portFrom: number, portTo: number): boolean {
+  return performance.now() < l.exhaustedUntil && portFrom >= l.exhaustedFrom && portTo <= l.exhaustedTo;
 }

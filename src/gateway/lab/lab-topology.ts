@@ -34,6 +34,8 @@ export const LAB = {
 export interface LabTopologyOptions {
   /** Extra literal rules appended to the tenant's post-routing chain before SNAT (benchmarks grow it). */
   readonly extraPostRoutingRules?: number;
+  /** The SNAT rule's port range (default 1024-65535); tests of exhaustion narrow it. */
+  readonly snatPorts?: { readonly from: number; readonly to: number };
 }
 
 export function buildLabTopology(opts: LabTopologyOptions = {}): TopologyObject[] {
@@ -94,7 +96,7 @@ export function buildLabTopology(opts: LabTopologyOptions = {}): TopologyObject[
   b.addRule(post, {
     kind: 'nat', nat: 'snat', then: 'accept',
     condition: { outPorts: { value: [LAB.transit.tenant] }, nwSrc: { value: '198.18.0.0/15' } },
-    targets: [{ addressFrom: LAB.snatIp, addressTo: LAB.snatIp, portFrom: 1024, portTo: 65535 }],
+    targets: [{ addressFrom: LAB.snatIp, addressTo: LAB.snatIp, portFrom: opts.snatPorts?.from ?? 1024, portTo: opts.snatPorts?.to ?? 65535 }],
   });
   return b.objects();
 }

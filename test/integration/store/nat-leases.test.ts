@@ -90,3 +90,31 @@ test('hosts racing for blocks of one IP never hold the same block', async () => 
   expect((await zk.getChildren(`${root}/nat/r/203.0.113.10`))?.children.length).toBe(hosts.length * PER_HOST);
   for (const h of hosts) h.close();
 });
+
+test('a range whose blocks another host holds is exhausted for a while: no lease is tried, then one is, and a released block ends it', async () => {
+  const root = world.root();
+  const a = new NatLeases(await world.connect(), { root, releaseIdleAfterMs: 0, exhaustedRetryMs: 300 });
+  const b = new NatLeases(await world.connect(), { root, releaseIdleAfterMs: 0 });
+  // Ports 1024..1151 are blocks 16 and 17: host b takes both.
+  const range = [1024, 1151] as const;
+  expect([await b.leaseNatBlock('r', IP, ...range), await b.leaseNatBlock('r', IP, ...range)]).toEqual([16, 17]);
+  expect(a.exhausted('r', IP, ...range)).toBe(false);
+  await expect(a.leaseNatBlock('r', IP, ...range)).rejects.toBeInstanceOf(NatBlocksExhaustedError);
+  expect(a.exhausted('r', IP, ...range)).toBe(true);
+  expect(a.exhausted('r', IP, 1024, 1087)).toBe(true);
+  // A range reaching past the taken blocks was not found exhausted.
+  expect(a.exhausted('r', IP, 1024, 2047)).toBe(false);
+  expect(a.exhausted('r', parseIp('203.0.113.11') as number, ...range)).toBe(false);
+  // The mark lapses: the next simulation asks for a lease again (which fails again and marks it again).
+  await waitFor('the exhausted mark to lapse', () => !a.exhausted('r', IP, ...range), 2_000);
+  await expect(a.leaseNatBlock('r', IP, ...range)).rejects.toBeInstanceOf(NatBlocksExhaustedError);
+  expect(a.exhausted('r', IP, ...range)).toBe(true);
+  // b gives a block back: a's next lease succeeds and the range is no longer exhausted.
+  await b.releaseNatBlock('r', IP, 17);
+  await waitFor('the exhausted mark to lapse again', () => !a.exhausted('r', IP, ...range), 2_000);
+  expect(await a.leaseNatBlock('r', IP, ...range)).toBe(17);
+  expect(a.exhausted('r', IP, ...range)).toBe(false);
+  expect(a.pickPort('r', IP, ...range, 5)).toBeGreaterThanOrEqual(17 * NAT_BLOCK_SIZE);
+  a.close();
+  b.close();
+});

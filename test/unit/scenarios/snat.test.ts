@@ -113,3 +113,44 @@ describe('SNAT ports and state', () => {
     expect(portsOf(d.outputs)).toEqual([LAB.vm2.port]);
   });
 });
+
+describe('SNAT ports exhausted', () => {
+  // Two ports to give: the third connection finds none, and no lease could bring one (LocalTables owns them all).
+  const narrow = (): LabScenario => new LabScenario({ snatPorts: { from: 5000, to: 5001 } }).seedNeighbours().seedVmMacs();
+
+  it('a connection finding no port is dropped as an error with cause snatExhausted, not installed, nothing recorded', () => {
+    const s = narrow();
+    const opened = s.send(out(IPPROTO_UDP, 40001, 53), LAB.vm2.port);
+    expect(opened.result?.outcome).toEqual({ kind: 'forward' });
+    const port = (decodeChecked(opened.outputs[0].frame).l4 as { srcPort: number }).srcPort;
+    expect(s.send(out(IPPROTO_UDP, 40002, 53), LAB.vm2.port).result?.outcome).toEqual({ kind: 'forward' });
+    expect(s.snatPorts(LAB.tenant, LAB.snatIp).sort()).toEqual([5000, 5001]);
+    const third = s.send(out(IPPROTO_UDP, 40003, 53), LAB.vm2.port);
+    expect(third.result?.outcome).toMatchObject({ kind: 'drop', error: true, cause: 'snatExhausted' });
+    expect(third.result?.outcome.kind === 'drop' && third.result.outcome.reason).toMatch(/no SNAT port free/);
+    expect(third.result?.installFlow).toBe(false);
+    expect(third.result?.stateChanges.filter((c) => c.kind === 'nat' || c.kind === 'conntrack')).toEqual([]);
+    expect(third.outputs).toEqual([]);
+    // Simulated again on its next packet (no drop flow stands in its way), still dropped.
+    expect(s.send(out(IPPROTO_UDP, 40003, 53), LAB.vm2.port).path).toBe('simulated');
+    // The connections that have ports keep them and keep forwarding.
+    const first = s.send(out(IPPROTO_UDP, 40001, 53), LAB.vm2.port);
+    expect(first.path).toBe('hit');
+    expect(decodeChecked(first.outputs[0].frame).l4).toMatchObject({ srcPort: port });
+  });
+
+  it('once a binding expires and frees its port, the dropped connection gets it', () => {
+    const s = narrow();
+    s.send(out(IPPROTO_UDP, 40001, 53), LAB.vm2.port);
+    s.now = 30_000;
+    s.send(out(IPPROTO_UDP, 40002, 53), LAB.vm2.port);
+    expect(s.send(out(IPPROTO_UDP, 40003, 53), LAB.vm2.port).result?.outcome).toMatchObject({ kind: 'drop', cause: 'snatExhausted' });
+    // The first binding idles out (about a minute); the second was made later and lives on.
+    s.now = 61_000;
+    s.tables.expire(s.now);
+    expect(s.snatPorts(LAB.tenant, LAB.snatIp)).toHaveLength(1);
+    const third = s.send(out(IPPROTO_UDP, 40003, 53), LAB.vm2.port);
+    expect(third.result?.outcome).toEqual({ kind: 'forward' });
+    expect(s.snatPorts(LAB.tenant, LAB.snatIp)).toHaveLength(2);
+  });
+});

@@ -65,6 +65,10 @@ export class StateTables {
   /** Ports handed out by pickPort; `undefined` answers when exhausted. */
   portsLeft = Infinity;
   nextPort: number | undefined;
+  /** Addresses with no free port in this host's blocks (pickPort answers undefined). */
+  readonly noPortsOn = new Set<IpAddr>();
+  /** Addresses whose blocks are all leased: waiting for one is in vain (exhausted answers true). */
+  readonly exhaustedIps = new Set<IpAddr>();
   readonly pickCalls: { deviceId: Id; ip: IpAddr; from: number; to: number; hash: number }[] = [];
 
   apply(changes: readonly StateChange[]): void {
@@ -87,13 +91,14 @@ export class StateTables {
       natPorts: {
         pickPort: (deviceId, ipAddr, from, to, hash) => {
           this.pickCalls.push({ deviceId, ip: ipAddr, from, to, hash });
-          if (this.portsLeft <= 0) return undefined;
+          if (this.portsLeft <= 0 || this.noPortsOn.has(ipAddr)) return undefined;
           this.portsLeft--;
           const used = new Set(this.leased.filter((l) => l.deviceId === deviceId && l.ip === ipAddr).map((l) => l.port));
           let p = this.nextPort ?? from + (hash % (to - from + 1));
           while (used.has(p)) p = p === to ? from : p + 1;
           return p;
         },
+        exhausted: (_deviceId, ipAddr) => this.exhaustedIps.has(ipAddr),
       },
     };
   }

@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { formatIp } from '../../../src/agent-core/packet/addr.js';
 import { FRAG_LATER, Field, IPPROTO_TCP, IPPROTO_UDP } from '../../../src/agent-core/packet/flow-match.js';
+import { chainError, chainErrorCause } from '../../../src/agent-core/simulation/chains.js';
 import { flowHash, natKey, readFlowTuple } from '../../../src/agent-core/simulation/state-keys.js';
 import type { Condition, NatTarget } from '../../../src/agent-core/topology/types.js';
 import { type PacketSpec, StateTables, chainWorld, ip, packet, sim } from './chain-test-kit.js';
@@ -150,6 +151,64 @@ describe('dynamic SNAT', () => {
     expect(ctx.missing).toEqual([{ kind: 'natBlock', deviceId: 'edge', ip: ip(T), portFrom: 1024, portTo: 65535 }]);
     expect(ctx.stateChanges).toEqual([]);
     expect(ctx.actions).toEqual([]);
+  });
+
+  it('every target address exhausted: an error drop (cause snatExhausted), not installed, nothing recorded', () => {
+    const state = new StateTables();
+    state.noPortsOn.add(ip(T));
+    state.exhaustedIps.add(ip(T));
+    const { verdict, ctx } = sim(post, 'post', out, state);
+    expect(verdict).toBe('drop');
+    expect(chainError(ctx)).toMatch(/no SNAT port free/);
+    expect(chainErrorCause(ctx)).toBe('snatExhausted');
+    expect(ctx.installFlow).toBe(false);
+    expect(ctx.missing).toEqual([]);
+    expect(ctx.stateChanges).toEqual([]);
+    expect(ctx.actions).toEqual([]);
+  });
+
+  describe('with two target addresses', () => {
+    const T2 = '203.0.113.11';
+    const two = chainWorld('post', [[{ kind: 'nat', nat: 'snat', targets: [{ addressFrom: T, addressTo: T2, portFrom: 0, portTo: 0 }], then: 'accept' }, fromTenant], [DROP]]);
+    /** The address the connection's hash picks (the one it gets when every address has ports), and the other one. */
+    const order = (): [string, string] => {
+      const free = new StateTables();
+      sim(two, 'post', out, free);
+      const first = formatIp(free.pickCalls[0].ip);
+      return first === T ? [T, T2] : [T2, T];
+    };
+
+    it('an exhausted address gives way to the next one with a free port', () => {
+      const [first, second] = order();
+      const state = new StateTables();
+      state.noPortsOn.add(ip(first));
+      state.exhaustedIps.add(ip(first));
+      const { verdict, ctx } = sim(two, 'post', out, state);
+      expect(verdict).toBe('accept');
+      expect(ctx.actions[0]).toEqual({ kind: 'setField', field: Field.IpSrc, value: ip(second) });
+      expect(state.pickCalls.map((c) => formatIp(c.ip))).toEqual([first, second]);
+    });
+
+    it('an address with no free port here but blocks left to lease is waited for, not skipped', () => {
+      const [first] = order();
+      const state = new StateTables();
+      state.noPortsOn.add(ip(first));
+      const { verdict, ctx } = sim(two, 'post', out, state);
+      expect(verdict).toBe('notYet');
+      expect(ctx.missing).toEqual([{ kind: 'natBlock', deviceId: 'edge', ip: ip(first), portFrom: 1024, portTo: 65535 }]);
+    });
+
+    it('both exhausted: dropped', () => {
+      const state = new StateTables();
+      for (const a of [T, T2]) {
+        state.noPortsOn.add(ip(a));
+        state.exhaustedIps.add(ip(a));
+      }
+      const { verdict, ctx } = sim(two, 'post', out, state);
+      expect(verdict).toBe('drop');
+      expect(chainErrorCause(ctx)).toBe('snatExhausted');
+      expect(state.pickCalls).toHaveLength(2);
+    });
   });
 
   it("'then: continue' goes on to the next rule after translating", () => {

@@ -88,7 +88,7 @@ export class World {
       arp: { lookup: (routerId, addr) => this.arp.get(`${routerId}|${addr}`) },
       conntrack: { has: (k) => this.conntrack.has(k) },
       nat: { get: (k) => this.nat.get(k) },
-      natPorts: { pickPort: (_d, _ip, from, to, hash) => from + (hash % (to - from + 1)) },
+      natPorts: { pickPort: (_d, _ip, from, to, hash) => from + (hash % (to - from + 1)), exhausted: () => false },
     };
   }
 
