@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LearnedRoutesReader, StorePaths, ZkClient, TopologyStore } from '../../agent-core/store/index.js';
 import type { TopologyObject } from '../../agent-core/topology/index.js';
-import { LAB, buildLabTopology } from './lab-topology.js';
+import { LAB, type LabTopologyOptions, buildLabTopology } from './lab-topology.js';
 import type { Bird } from './bird.js';
 import type { Underlay } from '../../agent-core/agent/underlay-mtu.js';
 import { withHugePagesTunable } from '../huge-pages.js';
@@ -39,6 +39,8 @@ export type TopologyEdit = (objects: TopologyObject[]) => TopologyObject[];
 export interface LabWorldOptions {
   /** Edits the lab's topology before it is written to the store. */
   readonly edit?: TopologyEdit;
+  /** Options of the lab's topology (buildLabTopology). */
+  readonly topology?: LabTopologyOptions;
   /**
    * BIRD in the internet namespace as the upstream BGP router (IPv4 with both gateways, IPv6 with
    * gateway A); the provider router's static defaults and the internet's static route to the
@@ -125,7 +127,8 @@ export class LabWorld {
       const root = `/tollgate-e2e-${process.pid}`;
       const store = new TopologyStore(client, { root });
       await store.ensureLayout();
-      const objects = edit(bgp ? buildLabTopology().filter((o) => !STATIC_DEFAULT_ROUTE_IDS.includes(o.id)) : buildLabTopology());
+      const built = buildLabTopology(opts.topology);
+      const objects = edit(bgp ? built.filter((o) => !STATIC_DEFAULT_ROUTE_IDS.includes(o.id)) : built);
       await store.transact('lab topology', async (tx) => {
         for (const o of objects) tx.put(o);
       });
