@@ -127,12 +127,16 @@ function bestRate(op: () => void): Rate {
   return best;
 }
 
-/** One simulation as the packet workflow runs it: a fresh match from the frame's key each time. */
+/**
+ * One simulation as the packet workflow runs it: a fresh match from the frame's key each time, no
+ * trace (as an agent simulates unless it logs at debug level). `probe` is the same walk traced, for
+ * checking the path.
+ */
 function simulation(frame: Uint8Array, port: Id, views: SimulationViews): { op: () => void; probe: () => SimulationResult } {
   const m0 = flowMatchFromFrame(frame, 1);
   if (isDecodeError(m0)) throw new Error('bench frame does not decode');
-  const probe = () => simulate({ frame, match: new FlowMatch(m0.orig), ingressPortId: port }, views);
-  return { op: () => { sink += probe().actions.length; }, probe };
+  const run = (trace: boolean): SimulationResult => simulate({ frame, match: new FlowMatch(m0.orig), ingressPortId: port, trace }, views);
+  return { op: () => { sink += run(false).actions.length; }, probe: () => run(true) };
 }
 
 /** Keeps every result observable (printed at the end) so no run can be optimised away. */

@@ -82,6 +82,8 @@ export class PacketWorkflow {
   readonly counters: WorkflowCounters = { packets: 0, fastPath: 0, simulations: 0, installs: 0, parked: 0, malformed: 0, generated: 0, invalidated: 0 };
   private readonly portNumbers = new Map<Id, number>();
   private readonly key = new Float64Array(KEY_WORDS);
+  /** Record each simulation's walk in its result's `trace` (the agent does while it logs at debug level). */
+  trace = false;
 
   constructor(
     private readonly views: SimulationViews,
@@ -138,7 +140,7 @@ export class PacketWorkflow {
       return { kind: 'malformed', error: match };
     }
     this.counters.simulations++;
-    const result = simulate({ frame, match, ingressPortId }, this.views);
+    const result = simulate({ frame, match, ingressPortId, trace: this.trace }, this.views);
     // State first, then invalidation, then the install: a MAC this packet taught must not
     // invalidate the flow it is about to install.
     const stale = this.tables.apply(result.stateChanges, now);
@@ -172,7 +174,7 @@ export class PacketWorkflow {
     for (let walks = 0; queue.length > 0 && walks < MAX_GENERATED_WALKS; walks++) {
       const g = queue.shift()!;
       this.counters.generated++;
-      const r = simulateGenerated(g.frame, g.egressPortId, this.views);
+      const r = simulateGenerated(g.frame, g.egressPortId, this.views, this.trace);
       const walkStale = this.tables.apply(r.stateChanges, now);
       this.invalidateFlows(walkStale);
       stale.push(...walkStale);

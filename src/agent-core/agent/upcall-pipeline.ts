@@ -171,6 +171,8 @@ export class UpcallPipeline {
       }
       extraMask = steer.extraMask;
     }
+    // The walk's trace lines are built only for the debug log that prints them.
+    this.d.workflow.trace = this.d.log.isLevelEnabled('debug');
     const miss = this.d.workflow.simulateMiss(frame, binding.portId, now, dpPort);
     if (miss.kind === 'malformed') {
       this.d.counters.malformed++;

@@ -73,29 +73,29 @@ export function processBridge(w: Walker, inPort: Port, depth: number): void {
   if (isMulticastMac(dst)) {
     if (inPort.trunk !== true && answerNeighbour(w, bridge, inPort)) return;
     if (domain?.length === 1) return sendToVlanPort(w, bridge, inPort, domain[0], vlan, depth);
-    ctx.trace.push(`bridge ${bridge.id}: flood ${dst === MAC_BROADCAST ? 'broadcast' : 'multicast'}`);
+    if (ctx.tracing) ctx.trace.push(`bridge ${bridge.id}: flood ${dst === MAC_BROADCAST ? 'broadcast' : 'multicast'}`);
     return flood(w, bridge, inPort, vlan, depth, domain);
   }
   if (domain?.length === 1) return sendToVlanPort(w, bridge, inPort, domain[0], vlan, depth);
 
   const known = ctx.views.macs.lookup(bridge.id, vlan, dst);
   if (known === undefined) {
-    ctx.trace.push(`not yet: MAC table of bridge ${bridge.id} VLAN ${vlan}`);
+    if (ctx.tracing) ctx.trace.push(`not yet: MAC table of bridge ${bridge.id} VLAN ${vlan}`);
     return ctx.notYet({ kind: 'macTable', bridgeId: bridge.id, vlanId: vlan });
   }
   ctx.tag(macTag(bridge.id, vlan, dst));
   const target = known ?? routerPortWithMac(w, bridge, dst);
   if (target === undefined || (domain !== undefined && !domain.includes(target) && target !== inPort.id)) {
-    ctx.trace.push(`bridge ${bridge.id}: flood unknown ${macText(dst)}`);
+    if (ctx.tracing) ctx.trace.push(`bridge ${bridge.id}: flood unknown ${macText(dst)}`);
     return flood(w, bridge, inPort, vlan, depth, domain);
   }
   if (target === inPort.id) return w.drop(`bridge ${bridge.id}: ${macText(dst)} is on the ingress port`);
-  ctx.trace.push(`bridge ${bridge.id}: ${macText(dst)} -> port ${target}`);
+  if (ctx.tracing) ctx.trace.push(`bridge ${bridge.id}: ${macText(dst)} -> port ${target}`);
   sendCopy(w, bridge, inPort, target, vlan, depth);
 }
 
 function sendToVlanPort(w: Walker, bridge: Bridge, inPort: Port, target: Id, vlan: number, depth: number): void {
-  w.ctx.trace.push(`bridge ${bridge.id}: VLAN ${vlan} -> port ${target}`);
+  if (w.ctx.tracing) w.ctx.trace.push(`bridge ${bridge.id}: VLAN ${vlan} -> port ${target}`);
   sendCopy(w, bridge, inPort, target, vlan, depth);
 }
 
@@ -108,7 +108,7 @@ function learn(w: Walker, bridgeId: Id, vlan: number, src: Mac, inPortId: Id): b
   const ctx = w.ctx;
   const cur = ctx.views.macs.lookup(bridgeId, vlan, src);
   if (cur === undefined) {
-    ctx.trace.push(`not yet: MAC table of bridge ${bridgeId} VLAN ${vlan}`);
+    if (ctx.tracing) ctx.trace.push(`not yet: MAC table of bridge ${bridgeId} VLAN ${vlan}`);
     ctx.notYet({ kind: 'macTable', bridgeId, vlanId: vlan });
     return false;
   }
@@ -116,7 +116,7 @@ function learn(w: Walker, bridgeId: Id, vlan: number, src: Mac, inPortId: Id): b
   ctx.tag(macTag(bridgeId, vlan, src));
   if (cur !== inPortId) {
     ctx.stateChanges.push({ kind: 'macLearned', bridgeId, vlanId: vlan, mac: src, portId: inPortId });
-    ctx.trace.push(`bridge ${bridgeId}: learned ${macText(src)} on port ${inPortId}`);
+    if (ctx.tracing) ctx.trace.push(`bridge ${bridgeId}: learned ${macText(src)} on port ${inPortId}`);
   }
   return true;
 }

@@ -85,7 +85,7 @@ function cacheOf(chain: Chain): ChainCache {
 
 function errorDrop(ctx: SimContext, why: string, cause?: DropCause): ChainVerdict {
   chainErrors.set(ctx, cause === undefined ? { reason: why } : { reason: why, cause });
-  ctx.trace.push(`chain error: ${why}`);
+  if (ctx.tracing) ctx.trace.push(`chain error: ${why}`);
   return 'drop';
 }
 
@@ -189,7 +189,7 @@ function runChain(ctx: SimContext, chainId: Id, deviceId: Id, stack: Id[]): RunR
 /** A rule's condition through its closures; a broken one is traced as never matching. */
 function interpretCondition(ctx: SimContext, rule: Rule, cond: CompiledCondition, deviceId: Id): CondResult {
   const hit = matchCondition(ctx, cond, deviceId);
-  if (hit === COND_NO && cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
+  if (ctx.tracing && hit === COND_NO && cond.broken !== undefined) ctx.trace.push(`rule ${rule.id}: never matches: ${cond.broken}`);
   return hit;
 }
 
@@ -214,7 +214,7 @@ function applyRule(ctx: SimContext, rule: Rule, chainId: Id, deviceId: Id, stack
   switch (rule.kind) {
     case 'literal':
       if (rule.action === 'continue') return undefined;
-      if (rule.action !== 'return') ctx.trace.push(`chain ${chainId}: rule ${rule.id} ${rule.action}`);
+      if (ctx.tracing && rule.action !== 'return') ctx.trace.push(`chain ${chainId}: rule ${rule.id} ${rule.action}`);
       return rule.action;
     case 'jump': {
       stack.push(chainId);

@@ -12,7 +12,10 @@ export class SimContext {
   readonly generated: GeneratedPacket[] = [];
   readonly tags = new Set<string>();
   readonly stateChanges: StateChange[] = [];
+  /** The walk's lines, when the input asked for them (`tracing`); empty otherwise. */
   readonly trace: string[] = [];
+  /** Whether to record `trace`: every line is pushed under `if (ctx.tracing)`, so an untraced walk builds no string for it. */
+  readonly tracing: boolean;
   readonly missing: Missing[] = [];
   devicesTraversed = 0;
   installFlow = true;
@@ -31,6 +34,7 @@ export class SimContext {
     ingressDeviceId: Id,
   ) {
     this.inPortId = input.ingressPortId;
+    this.tracing = input.trace === true;
     this.ingressDeviceId = ingressDeviceId;
   }
 

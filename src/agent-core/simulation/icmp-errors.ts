@@ -113,7 +113,7 @@ export function sendIcmpError(w: Walker, routerIn: Port, kind: IcmpErrorKind, re
   w.drop(reason, true);
   const why = whyNoError(m, kind);
   if (why !== undefined) {
-    ctx.trace.push(`no ICMP error: ${why}`);
+    if (ctx.tracing) ctx.trace.push(`no ICMP error: ${why}`);
     return;
   }
   const v6 = m.peek(Field.EthType) === ETHERTYPE_IPV6;
@@ -121,7 +121,7 @@ export function sendIcmpError(w: Walker, routerIn: Port, kind: IcmpErrorKind, re
   const srcMac = portMac(routerIn);
   const quoted = w.currentFrame(w.routerEntryActions);
   if (src === undefined || srcMac === undefined || quoted === undefined) {
-    ctx.trace.push(`no ICMP error: port ${routerIn.id} has no ${v6 ? 'IPv6' : 'IPv4'} address or MAC, or the packet cannot be rebuilt`);
+    if (ctx.tracing) ctx.trace.push(`no ICMP error: port ${routerIn.id} has no ${v6 ? 'IPv6' : 'IPv4'} address or MAC, or the packet cannot be rebuilt`);
     return;
   }
   const dstMac = m.peek(Field.EthSrc);
@@ -129,5 +129,5 @@ export function sendIcmpError(w: Walker, routerIn: Port, kind: IcmpErrorKind, re
   const frame = v6
     ? buildIcmp6Error(quoted, type, code, src as Ip6, srcMac, dstMac, mtu)
     : buildIcmp4Error(quoted, type, code, src as Ip4, srcMac, dstMac, mtu);
-  if (w.generate(routerIn.id, frame)) ctx.trace.push(`ICMP error ${type}/${code} out of port ${routerIn.id}`);
+  if (w.generate(routerIn.id, frame) && ctx.tracing) ctx.trace.push(`ICMP error ${type}/${code} out of port ${routerIn.id}`);
 }

@@ -34,7 +34,7 @@ export function applyNatRule(ctx: SimContext, rule: NatRule, deviceId: Id): NatR
 }
 
 function skip(ctx: SimContext, rule: NatRule, why: string): NatResult {
-  ctx.trace.push(`rule ${rule.id}: ${rule.nat} skipped: ${why}`);
+  if (ctx.tracing) ctx.trace.push(`rule ${rule.id}: ${rule.nat} skipped: ${why}`);
   return 'skip';
 }
 
@@ -76,7 +76,7 @@ function applyStaticNat(ctx: SimContext, rule: Extract<Rule, { kind: 'staticNat'
     }
   }
   ctx.modify({ kind: 'setField', field, value: addr });
-  ctx.trace.push(`rule ${rule.id}: static ${rule.nat} to ${formatIp(addr)}`);
+  if (ctx.tracing) ctx.trace.push(`rule ${rule.id}: static ${rule.nat} to ${formatIp(addr)}`);
   return 'applied';
 }
 
@@ -171,7 +171,7 @@ function chooseSnat(ctx: SimContext, deviceId: Id, t: FlowTuple, c: CompiledTarg
       ctx.notYet({ kind: 'natBlock', deviceId, ip, portFrom: from, portTo: to });
       return 'notYet';
     }
-    ctx.trace.push(`snat: no port left on ${formatIp(ip)}`);
+    if (ctx.tracing) ctx.trace.push(`snat: no port left on ${formatIp(ip)}`);
   }
   return 'exhausted';
 }
@@ -207,7 +207,7 @@ function applyDynamicNat(ctx: SimContext, rule: Extract<Rule, { kind: 'nat' }>, 
   if (t.l4 === 'icmpError' || t.l4 === 'other') return skip(ctx, rule, `IP protocol ${t.proto} is not translated`);
   if (isLaterFragment(m)) {
     // A later fragment has no ports to key on; letting it out untranslated would leak the address.
-    ctx.trace.push(`rule ${rule.id}: ${rule.nat} drops a non-first fragment`);
+    if (ctx.tracing) ctx.trace.push(`rule ${rule.id}: ${rule.nat} drops a non-first fragment`);
     return 'drop';
   }
   const targets = targetsOf(rule);
@@ -235,7 +235,7 @@ function applyDynamicNat(ctx: SimContext, rule: Extract<Rule, { kind: 'nat' }>, 
   ctx.stateful = true;
   ctx.tag(natTag(fwdKey));
   const from = snat ? ipPort(t.src, t.sport) : ipPort(t.dst, t.dport);
-  ctx.trace.push(`rule ${rule.id}: ${rule.nat} ${from} -> ${ipPort(b.ip, b.port)}`);
+  if (ctx.tracing) ctx.trace.push(`rule ${rule.id}: ${rule.nat} ${from} -> ${ipPort(b.ip, b.port)}`);
   return 'applied';
 }
 
@@ -261,7 +261,7 @@ function applyReverseNat(ctx: SimContext, rule: Extract<Rule, { kind: 'reverseNa
   if (b === undefined) return 'skip';
   rewriteSide(ctx, t, !snat, b);
   const was = snat ? ipPort(t.dst, t.dport) : ipPort(t.src, t.sport);
-  ctx.trace.push(`rule ${rule.id}: reverse ${rule.nat} ${was} -> ${ipPort(b.ip, b.port)}`);
+  if (ctx.tracing) ctx.trace.push(`rule ${rule.id}: reverse ${rule.nat} ${was} -> ${ipPort(b.ip, b.port)}`);
   return 'applied';
 }
 
@@ -293,6 +293,6 @@ function reverseIcmpError(
     ctx.modify({ kind: 'setInnerField', field: Field.IpDst, value: b.ip });
   }
   if ((snat ? it.sport : it.dport) !== b.port) ctx.modify({ kind: 'setInnerField', field: portField, value: b.port });
-  ctx.trace.push(`rule ${rule.id}: reverse ${rule.nat} of an ICMP error to ${ipPort(b.ip, b.port)}`);
+  if (ctx.tracing) ctx.trace.push(`rule ${rule.id}: reverse ${rule.nat} of an ICMP error to ${ipPort(b.ip, b.port)}`);
   return 'applied';
 }

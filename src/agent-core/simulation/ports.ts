@@ -58,7 +58,7 @@ export class Walker {
   // ---- how a path ends -------------------------------------------------------------------------
 
   drop(reason: string, error = false, cause?: DropCause): void {
-    this.ctx.trace.push(`drop: ${reason}`);
+    if (this.ctx.tracing) this.ctx.trace.push(`drop: ${reason}`);
     if (this.dropReason === undefined || (error && !this.dropError)) {
       this.dropReason = reason;
       this.dropError = error;
@@ -67,19 +67,19 @@ export class Walker {
   }
 
   consume(reason: string): void {
-    this.ctx.trace.push(`consumed: ${reason}`);
+    if (this.ctx.tracing) this.ctx.trace.push(`consumed: ${reason}`);
     this.consumedReason ??= reason;
   }
 
   missing(objectType: ObjectType, id: Id): void {
-    this.ctx.trace.push(`not yet: ${objectType} ${id}`);
+    if (this.ctx.tracing) this.ctx.trace.push(`not yet: ${objectType} ${id}`);
     this.ctx.notYet({ kind: 'device', objectType, id });
   }
 
   /** A packet a device emits (reply, ICMP error, ARP request); false when the builder refused. */
   generate(egressPortId: Id, frame: Uint8Array | DecodeError): boolean {
     if (!(frame instanceof Uint8Array)) {
-      this.ctx.trace.push(`cannot build a packet for port ${egressPortId}: ${frame.kind}`);
+      if (this.ctx.tracing) this.ctx.trace.push(`cannot build a packet for port ${egressPortId}: ${frame.kind}`);
       return false;
     }
     this.ctx.generated.push({ egressPortId, frame });
@@ -129,7 +129,7 @@ export class Walker {
     }
     ctx.inPortId = portId;
     ctx.outPortId = undefined;
-    ctx.trace.push(`port ${portId}: in`);
+    if (ctx.tracing) ctx.trace.push(`port ${portId}: in`);
     const isRouter = port.deviceType === 'router';
     if (isRouter) this.routerEntryActions = ctx.actions.length;
     if (!this.chain(port.inboundChainId, port.deviceId, isRouter ? port : undefined)) return;
@@ -151,10 +151,10 @@ export class Walker {
     ctx.outPortId = portId;
     if (!this.chain(port.outboundChainId, port.deviceId, routerIn)) return;
     if (port.peerId !== undefined) {
-      ctx.trace.push(`port ${portId}: to peer ${port.peerId}`);
+      if (ctx.tracing) ctx.trace.push(`port ${portId}: to peer ${port.peerId}`);
       return this.enterPort(port.peerId, depth);
     }
-    ctx.trace.push(`port ${portId}: output`);
+    if (ctx.tracing) ctx.trace.push(`port ${portId}: output`);
     ctx.actions.push(outputAction(portId));
     this.outputs++;
   }
@@ -193,7 +193,7 @@ export class Walker {
         deferred = segment;
       } else {
         this.outputs -= countOutputs(segment);
-        ctx.trace.push('flood copy dropped: its TTL or ICMP-payload rewrites cannot be undone for another copy');
+        if (ctx.tracing) ctx.trace.push('flood copy dropped: its TTL or ICMP-payload rewrites cannot be undone for another copy');
       }
     }
     if (deferred !== undefined) for (const a of deferred) ctx.actions.push(a);
@@ -232,7 +232,7 @@ export class Walker {
     else if (this.consumedReason !== undefined) outcome = { kind: 'consumed', reason: this.consumedReason };
     else if (this.dropCause !== undefined) outcome = { kind: 'drop', error: this.dropError, reason: this.dropReason ?? 'no output', cause: this.dropCause };
     else outcome = { kind: 'drop', error: this.dropError, reason: this.dropReason ?? 'no output' };
-    if (loop) ctx.trace.push(`drop: ${this.loopReason}`);
+    if (loop && ctx.tracing) ctx.trace.push(`drop: ${this.loopReason}`);
 
     let actions: readonly FlowAction[] = NO_ACTIONS;
     if (outcome.kind === 'forward') {

@@ -15,7 +15,7 @@ function learnNeighbour(w: Walker, routerId: Id, ip: IpAddr, mac: Mac): void {
   const ctx = w.ctx;
   if (ctx.views.arp.lookup(routerId, ip) === mac) return;
   ctx.stateChanges.push({ kind: 'arpLearned', routerId, ip, mac });
-  ctx.trace.push(`router ${routerId}: learned neighbour ${formatIp(ip)}`);
+  if (ctx.tracing) ctx.trace.push(`router ${routerId}: learned neighbour ${formatIp(ip)}`);
 }
 
 /** ARP at a router port: answer requests for the port's addresses, learn from requests and replies to it. */

@@ -64,7 +64,7 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
   ctx.tag(routeTag(router.id));
   if (group.length === 0) return sendIcmpError(w, inPort, IcmpErrorKind.NoRoute, `router ${router.id}: no route to ${formatIp(dst)}`);
   const route = group.length === 1 ? group[0] : group[ecmpIndex(m, group.length)];
-  ctx.trace.push(`router ${router.id}: ${formatIp(dst)} matches route ${route.id} (${route.dst}, ${route.nextHop})`);
+  if (ctx.tracing) ctx.trace.push(`router ${router.id}: ${formatIp(dst)} matches route ${route.id} (${route.dst}, ${route.nextHop})`);
   if (route.nextHop === 'blackhole') return w.drop(`router ${router.id}: blackhole route ${route.id}`);
   if (route.nextHop === 'reject') return sendIcmpError(w, inPort, IcmpErrorKind.RejectRoute, `router ${router.id}: reject route ${route.id}`);
   if (route.egressPortId === undefined) return w.drop(`router ${router.id}: route ${route.id} has no egress port`, true);
@@ -81,7 +81,7 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
       return sendIcmpError(w, inPort, IcmpErrorKind.TooBig, `router ${router.id}: ${facts.length} bytes exceed MTU ${mtu} of port ${outPort.id}`, mtu);
     }
     // Fragmentation is out of scope: an IPv4 packet without DF goes on whole and the link may drop it.
-    ctx.trace.push(`router ${router.id}: ${facts.length} bytes exceed MTU ${mtu}, DF clear: forwarded unfragmented`);
+    if (ctx.tracing) ctx.trace.push(`router ${router.id}: ${facts.length} bytes exceed MTU ${mtu}, DF clear: forwarded unfragmented`);
   }
 
   ctx.outPortId = outPort.id;
@@ -98,7 +98,7 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
   ctx.modify({ kind: 'setField', field: Field.EthDst, value: nextHopMac });
   ctx.modify(DEC_TTL);
   w.ttlDecrements++;
-  ctx.trace.push(`router ${router.id}: next hop ${formatIp(nextHop)} via port ${outPort.id}`);
+  if (ctx.tracing) ctx.trace.push(`router ${router.id}: next hop ${formatIp(nextHop)} via port ${outPort.id}`);
   w.leavePort(outPort.id, depth, inPort);
 }
 
@@ -129,7 +129,7 @@ function requestNeighbour(w: Walker, router: Router, outPort: Port, outMac: numb
     return w.drop(`router ${router.id}: port ${outPort.id} has no address to resolve ${formatIp(nextHop)} from`, true);
   }
   const ctx = w.ctx;
-  ctx.trace.push(`not yet: router ${router.id} resolving ${formatIp(nextHop)} out of port ${outPort.id}`);
+  if (ctx.tracing) ctx.trace.push(`not yet: router ${router.id} resolving ${formatIp(nextHop)} out of port ${outPort.id}`);
   ctx.notYet({ kind: 'arp', routerId: router.id, ip: nextHop });
   const frame = typeof nextHop === 'bigint' ? buildNdSolicit(outMac, src as Ip6, nextHop) : buildArpRequest(outMac, src as Ip4, nextHop);
   w.generate(outPort.id, frame);

@@ -26,16 +26,16 @@ export function simulate(input: SimulationInput, views: SimulationViews): Simula
  * an ARP request): the port's outbound chain, then its peer (interior) or an output (exterior).
  * Never installed as a flow: each such packet is one-off.
  */
-export function simulateGenerated(frame: Uint8Array, egressPortId: Id, views: SimulationViews): SimulationResult {
+export function simulateGenerated(frame: Uint8Array, egressPortId: Id, views: SimulationViews, trace = false): SimulationResult {
   const match = flowMatchFromFrame(frame, 0);
   if (!(match instanceof FlowMatch)) return undecodableResult(`generated frame does not decode: ${match.kind}`);
   const port = views.topology.port(egressPortId);
-  const ctx = new SimContext(views, { frame, match, ingressPortId: egressPortId }, match, port?.deviceId ?? egressPortId);
+  const ctx = new SimContext(views, { frame, match, ingressPortId: egressPortId, trace }, match, port?.deviceId ?? egressPortId);
   ctx.installFlow = false;
   const w = new Walker(ctx);
   if (port !== undefined) {
     ctx.tag(deviceTag(port.deviceId));
-    ctx.trace.push(`${port.deviceType} ${port.deviceId}: emits a packet`);
+    if (ctx.tracing) ctx.trace.push(`${port.deviceType} ${port.deviceId}: emits a packet`);
   }
   // The emitting device counts towards the loop guard.
   w.leavePort(egressPortId, 1, undefined);

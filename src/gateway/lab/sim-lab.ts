@@ -56,6 +56,7 @@ class SimulatedLab {
       { topology: this.topology, macs: this.tables, arp: this.tables, conntrack: this.tables, nat: this.tables, natPorts: this.tables },
       this.tables,
     );
+    this.workflow.trace = trace !== undefined;
     this.topology.onChange((e) => this.workflow.invalidate(e.tags));
     const host = (name: string, portId: Id, m: string, a: string, internet = false): void => {
       this.hosts.set(portId, { name, portId, mac: mac(m), ip: ip4(a), internet, received: [] });

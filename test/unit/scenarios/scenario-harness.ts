@@ -78,6 +78,8 @@ export class LabScenario {
     this.topo = new InMemoryTopology(buildLabTopology(opts));
     const t = this.tables;
     this.workflow = new PacketWorkflow({ topology: this.topo, macs: t, arp: t, conntrack: t, nat: t, natPorts: t }, t);
+    // Scenario tests read the walk.
+    this.workflow.trace = true;
     this.topo.onChange((change) => {
       const gone = this.workflow.invalidateFlows(change.tags);
       this.topologyChanges.push({ change, invalidated: gone.map((f) => f.id) });

@@ -113,7 +113,7 @@ export interface CtxOptions {
 
 export function context(topology: InMemoryTopology, match: FlowMatch, o: CtxOptions = {}): SimContext {
   const state = o.state ?? new StateTables();
-  const ctx = new SimContext(state.views(topology), { frame: o.frame ?? new Uint8Array(0), match, ingressPortId: o.inPort ?? 'p-in' }, match, 'dev');
+  const ctx = new SimContext(state.views(topology), { frame: o.frame ?? new Uint8Array(0), match, ingressPortId: o.inPort ?? 'p-in', trace: true }, match, 'dev');
   if (o.outPort !== undefined) ctx.outPortId = o.outPort;
   return ctx;
 }

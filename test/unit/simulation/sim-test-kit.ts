@@ -95,7 +95,7 @@ export class World {
   run(frame: Uint8Array, ingressPortId: Id, views = this.views()): SimulationResult {
     const match = flowMatchFromFrame(frame, 1);
     if (isDecodeError(match)) throw new Error(`test frame does not decode: ${JSON.stringify(match)}`);
-    return simulate({ frame, match, ingressPortId }, views);
+    return simulate({ frame, match, ingressPortId, trace: true }, views);
   }
 
   runGenerated(frame: Uint8Array, egressPortId: Id): SimulationResult {
