@@ -10,7 +10,8 @@ export const MAX_DEVICES_TRAVERSED = 12;
 export class SimContext {
   readonly actions: FlowAction[] = [];
   readonly generated: GeneratedPacket[] = [];
-  readonly tags = new Set<string>();
+  /** The flow's tags, each once, in the order first met (a small array: a Set grew and rehashed on every walk). */
+  readonly tags: string[] = [];
   readonly stateChanges: StateChange[] = [];
   /** The walk's lines, when the input asked for them (`tracing`); empty otherwise. */
   readonly trace: string[] = [];
@@ -58,7 +59,7 @@ export class SimContext {
   }
 
   tag(t: string): void {
-    this.tags.add(t);
+    if (!this.tags.includes(t)) this.tags.push(t);
   }
 
   notYet(m: Missing): void {

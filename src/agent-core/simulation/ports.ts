@@ -247,7 +247,7 @@ export class Walker {
       actions,
       generated,
       match: ctx.match,
-      tags: [...ctx.tags],
+      tags: ctx.tags,
       stateChanges: loop ? [] : outcome.kind === 'forward' ? ctx.stateChanges : ctx.stateChanges.filter(isLearning),
       installFlow,
       expiry: outcome.kind === 'drop' && outcome.error ? 'error' : ctx.stateful ? 'stateful' : 'normal',

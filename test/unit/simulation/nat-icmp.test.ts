@@ -61,7 +61,7 @@ describe('ICMP errors through reverse SNAT', () => {
       { kind: 'setInnerField', field: Field.L4Src, value: 40000 },
     ]);
     expect(ctx.installFlow).toBe(false);
-    expect(ctx.tags.has(`nat:rev-snat:edge:17:${ip(D) as number}:53:${ip(T) as number}:${tp}`)).toBe(true);
+    expect(ctx.tags.includes(`nat:rev-snat:edge:17:${ip(D) as number}:53:${ip(T) as number}:${tp}`)).toBe(true);
     expect(currentInner(ctx)).toMatchObject({ ipSrc: ip(A), l4Src: 40000, ipDst: ip(D), l4Dst: 53 });
   });
 

@@ -78,7 +78,7 @@ describe('dynamic SNAT', () => {
       { kind: 'setField', field: Field.L4Src, value: port },
     ]);
     expect(ctx.stateful).toBe(true);
-    expect(ctx.tags.has(`nat:${fwd}`)).toBe(true);
+    expect(ctx.tags.includes(`nat:${fwd}`)).toBe(true);
     expect(state.leased).toEqual([{ deviceId: 'edge', ip: ip(T), port }]);
   });
 
@@ -101,7 +101,7 @@ describe('dynamic SNAT', () => {
       { kind: 'setField', field: Field.IpDst, value: ip('10.0.0.1') },
       { kind: 'setField', field: Field.L4Dst, value: 40000 },
     ]);
-    expect(back.ctx.tags.has(`nat:rev-snat:edge:6:3325256711:443:${ip(T) as number}:${port}`)).toBe(true);
+    expect(back.ctx.tags.includes(`nat:rev-snat:edge:6:3325256711:443:${ip(T) as number}:${port}`)).toBe(true);
   });
 
   it('a packet to the NAT address without a binding is not translated (the next rule decides)', () => {
