@@ -364,7 +364,8 @@ export class Agent {
 
   private tick(): void {
     const now = performance.now();
-    if (this.stateFile !== undefined && now - this.lastStateSave >= this.stateFile.intervalMs(STATE_SAVE_MS) && !this.saving) {
+    const held = this.local.counts();
+    if (this.stateFile !== undefined && now - this.lastStateSave >= this.stateFile.intervalMs(STATE_SAVE_MS, held.conntrack + held.nat) && !this.saving) {
       this.lastStateSave = now;
       this.saving = true;
       this.stateFile.save(this.local, Date.now(), now)

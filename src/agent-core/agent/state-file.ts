@@ -18,14 +18,20 @@ interface StoredState extends LocalTablesSnapshot {
 }
 
 export class StateFile {
-  /** How long the last save held the main loop (snapshot and JSON), ms. */
+  /** How long the last save held the main loop (snapshot and JSON), ms, and how many entries it wrote. */
   private lastBusyMs = 0;
+  private lastEntries = 0;
 
   constructor(readonly path: string) {}
 
-  /** How long to wait between saves: `minMs`, or longer when a save holds the loop for long. */
-  intervalMs(minMs: number): number {
-    return Math.max(minMs, this.lastBusyMs / MAX_SAVE_SHARE);
+  /**
+   * How long to wait between saves: `minMs`, or longer when a save holds the loop for long. The cost
+   * is scaled to the `entries` the tables hold now: under a flood of new connections they grow
+   * between saves, and the last save's time alone let saving take several times its share.
+   */
+  intervalMs(minMs: number, entries: number): number {
+    const perEntryMs = this.lastEntries > 0 ? this.lastBusyMs / this.lastEntries : 0;
+    return Math.max(minMs, this.lastBusyMs / MAX_SAVE_SHARE, (perEntryMs * entries) / MAX_SAVE_SHARE);
   }
 
   async save(tables: LocalTables, wallNow: number, monoNow: number): Promise<void> {
@@ -33,6 +39,7 @@ export class StateFile {
     const data: StoredState = { format: FORMAT, savedAt: wallNow, ...tables.snapshot(monoNow) };
     const bytes = Buffer.from(JSON.stringify(data));
     this.lastBusyMs = performance.now() - started;
+    this.lastEntries = data.conntrack.length + data.nat.length;
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp-${process.pid}`;
     await writeFile(tmp, bytes);

@@ -52,3 +52,18 @@ test('an expired SNAT binding hands its port back', () => {
   t.expire(1000);
   expect(freed).toEqual([1500]);
 });
+
+test('saves space out with the tables: the interval scales with the entries held now at the last save\'s cost per entry', async () => {
+  const t = new LocalTables(60_000);
+  const n = 20_000;
+  t.apply(Array.from({ length: n }, (_, i) => ({ kind: 'conntrack' as const, key: `ct-${i}` })), 0);
+  const file = new StateFile(join(dir, 'state.json'));
+  expect(file.intervalMs(1000, n)).toBe(1000);
+  await file.save(t, 0, 0);
+  const now = file.intervalMs(0, n);
+  // The save took some time: at most 1 % of the loop between saves.
+  expect(now).toBeGreaterThan(0);
+  // Ten times the entries, ten times the wait; never below the minimum.
+  expect(file.intervalMs(0, 10 * n)).toBeCloseTo(10 * now, 6);
+  expect(file.intervalMs(3_600_000, 10 * n)).toBe(3_600_000);
+});
