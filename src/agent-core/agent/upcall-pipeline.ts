@@ -36,7 +36,7 @@ export interface AgentCounters {
   stateImported: number;
   /** Frames from uplinks left to gobgpd's interface (BGP): dropped here unsimulated. */
   controlFrames: number;
-  /** New connections dropped because dynamic SNAT had no port on any target address (every block leased). */
+  /** Packets of new connections dropped because dynamic SNAT had no port on any target address (every block leased). */
   snatExhausted: number;
 }
 
