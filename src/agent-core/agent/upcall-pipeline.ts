@@ -92,7 +92,10 @@ export class UpcallPipeline {
   private readonly steerKey = new Float64Array(KEY_WORDS);
   private stopped = false;
 
-  constructor(private readonly d: UpcallPipelineDeps) {}
+  constructor(private readonly d: UpcallPipelineDeps) {
+    // The walk's trace lines are built only for the debug log that prints them (the level is set once, at start).
+    d.workflow.trace = d.log.isLevelEnabled('debug');
+  }
 
   /** No more simulations or re-simulations (the agent is stopping). */
   stop(): void {
@@ -171,8 +174,6 @@ export class UpcallPipeline {
       }
       extraMask = steer.extraMask;
     }
-    // The walk's trace lines are built only for the debug log that prints them.
-    this.d.workflow.trace = this.d.log.isLevelEnabled('debug');
     const miss = this.d.workflow.simulateMiss(frame, binding.portId, now, dpPort);
     if (miss.kind === 'malformed') {
       this.d.counters.malformed++;
