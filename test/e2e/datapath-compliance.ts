@@ -176,6 +176,23 @@ export function datapathCompliance(name: string, factory: DatapathFactory): void
       expect(upcalls1).toHaveLength(0);
     });
 
+    test("a flow's length bound: longer IP packets come up as upcalls (counted), shorter ones are forwarded", async () => {
+      dp1.installFlow({ ...flowSpec({ [Field.InPort]: 1 }, [{ kind: 'output', port: 2 }]), maxIpLength: 200 });
+      dp1.installFlow(flowSpec({ [Field.InPort]: 2 }, [{ kind: 'output', port: 1 }]));
+      const before = await dp1.stats();
+      // 100 bytes of payload: 128-byte IP packets, within the bound.
+      expect((await lab.exec(nsA, 'ping', ['-n', '-c', '2', '-i', '0.2', '-W', '2', '-s', '100', IP_B], { allowFail: true, timeoutMs: 15_000 })).stdout)
+        .toMatch(/2 packets transmitted, 2 received/);
+      expect(await delta(dp1, before, 'oversizeUpcalls')).toBe(0);
+      // 300 bytes: 328-byte packets exceed it and go up; nothing answers them here.
+      const mid = await dp1.stats();
+      await lab.exec(nsA, 'ping', ['-n', '-c', '2', '-i', '0.2', '-W', '1', '-s', '300', IP_B], { allowFail: true, timeoutMs: 15_000 });
+      await waitFor(() => upcalls1.filter((u) => isEchoRequest(u, 1, IP_A, IP_B) && u.frame.length >= 14 + 328).length >= 2, { what: 'the long echo requests as upcalls' });
+      expect(await delta(dp1, mid, 'oversizeUpcalls')).toBe(2);
+      expect(await delta(dp1, mid, 'upcalls')).toBe(2);
+      expect((await dp1.stats()).flows).toBe(2);
+    });
+
     test('header rewrites keep checksums valid: ping and UDP to an address the datapath translates', async () => {
       const toB: DpAction[] = [
         { kind: 'setField', field: Field.EthDst, value: mac(MAC_B) },

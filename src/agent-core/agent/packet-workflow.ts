@@ -4,7 +4,7 @@
 // feeds it frames and sends what it returns; tests and the simulated lab drive it directly.
 import { MegaflowTable, type Flow, type FlowTimeouts } from '../flows/index.js';
 import {
-  KEY_WORDS, applyModifications, extractFlowKey, flowMatchFromFrame, isDecodeError,
+  FrameLayout, KEY_WORDS, applyModifications, extractFlowKey, flowMatchFromFrame, isDecodeError,
   type DecodeError, type HeaderModification,
 } from '../packet/index.js';
 import { simulate, simulateGenerated, type FlowAction, type Missing, type SimulationResult, type SimulationViews } from '../simulation/index.js';
@@ -13,9 +13,20 @@ import type { LocalTables } from './local-tables.js';
 
 export type FlowActions = readonly FlowAction[];
 
-/** Flow lifetimes by expiry class (DESIGN: Flows). Stateful flows end before their state (60 s idle). */
+/** What the workflow's table keeps of a flow: its actions, and the longest IP packet they hold for. */
+export interface GuardedActions {
+  readonly actions: FlowActions;
+  /** SimulationResult.maxIpLength: a longer packet that matches goes to the simulator instead. */
+  readonly maxIpLength: number;
+}
+
+/**
+ * Flow lifetimes by expiry class (DESIGN: Flows). Drop flows last seconds, so that a drop stops
+ * once what caused it changes even where no tag names the cause; stateful flows end before their
+ * state (60 s idle).
+ */
 export const FLOW_TIMEOUTS: Readonly<Record<SimulationResult['expiry'], FlowTimeouts>> = {
-  error: { idleMs: 0, hardMs: 5_000 },
+  drop: { idleMs: 0, hardMs: 5_000 },
   normal: { idleMs: 60_000, hardMs: 0 },
   stateful: { idleMs: 30_000, hardMs: 30_000 },
 };
@@ -39,10 +50,10 @@ export interface GeneratedWalk {
  * `walks` order), then the frame's own; `flow` is the flow installed for it, if any.
  */
 export type PacketDisposition =
-  | { readonly kind: 'fastPath'; readonly flow: Flow<FlowActions>; readonly outputs: readonly PortOutput[] }
+  | { readonly kind: 'fastPath'; readonly flow: Flow<GuardedActions>; readonly outputs: readonly PortOutput[] }
   | {
     readonly kind: 'simulated'; readonly result: SimulationResult; readonly outputs: readonly PortOutput[]; readonly installed: boolean;
-    readonly flow: Flow<FlowActions> | undefined; readonly walks: readonly GeneratedWalk[];
+    readonly flow: Flow<GuardedActions> | undefined; readonly walks: readonly GeneratedWalk[];
   }
   /** NotYet: the caller parks the frame until `missing` arrives; outputs carry e.g. an ARP request. */
   | {
@@ -78,10 +89,11 @@ export interface WorkflowCounters {
 }
 
 export class PacketWorkflow {
-  readonly flows = new MegaflowTable<FlowActions>();
+  readonly flows = new MegaflowTable<GuardedActions>();
   readonly counters: WorkflowCounters = { packets: 0, fastPath: 0, simulations: 0, installs: 0, parked: 0, malformed: 0, generated: 0, invalidated: 0 };
   private readonly portNumbers = new Map<Id, number>();
   private readonly key = new Float64Array(KEY_WORDS);
+  private readonly layout = new FrameLayout();
   /** Record each simulation's walk in its result's `trace` (the agent does while it logs at debug level). */
   trace = false;
 
@@ -101,15 +113,15 @@ export class PacketWorkflow {
   handle(frame: Uint8Array, ingressPortId: Id, now: number): PacketDisposition {
     this.counters.packets++;
     const inPort = this.portNumber(ingressPortId);
-    if (!extractFlowKey(frame, inPort, 0, this.key)) {
+    if (!extractFlowKey(frame, inPort, 0, this.key, this.layout)) {
       this.counters.malformed++;
       return { kind: 'malformed', error: undefined };
     }
     const flow = this.flows.lookup(this.key);
-    if (flow !== undefined) {
+    if (flow !== undefined && this.layout.ipLength() <= flow.actions.maxIpLength) {
       this.counters.fastPath++;
       this.flows.hit(flow, 1, frame.length, now);
-      return { kind: 'fastPath', flow, outputs: executeActions(frame, flow.actions) };
+      return { kind: 'fastPath', flow, outputs: executeActions(frame, flow.actions.actions) };
     }
     const miss = this.simulateMiss(frame, ingressPortId, now, inPort);
     if (miss.kind === 'malformed') return miss;
@@ -119,9 +131,10 @@ export class PacketWorkflow {
       this.counters.parked++;
       return { kind: 'parked', result, missing: result.outcome.missing, outputs, walks };
     }
-    let installed: Flow<FlowActions> | undefined;
+    let installed: Flow<GuardedActions> | undefined;
     if (result.installFlow) {
-      installed = this.flows.install(result.match.orig, result.match.seen, result.actions, result.tags, FLOW_TIMEOUTS[result.expiry], now);
+      const guarded = { actions: result.actions, maxIpLength: result.maxIpLength };
+      installed = this.flows.install(result.match.orig, result.match.seen, guarded, result.tags, FLOW_TIMEOUTS[result.expiry], now);
       this.counters.installs++;
     }
     outputs.push(...executeActions(frame, result.actions));
@@ -155,7 +168,7 @@ export class PacketWorkflow {
   }
 
   /** As invalidate, returning the flows it dropped (for callers that report which). */
-  invalidateFlows(tags: Iterable<string>): readonly Flow<FlowActions>[] {
+  invalidateFlows(tags: Iterable<string>): readonly Flow<GuardedActions>[] {
     const gone = this.flows.invalidateTags(tags);
     this.counters.invalidated += gone.length;
     return gone;

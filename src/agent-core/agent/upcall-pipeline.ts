@@ -214,7 +214,8 @@ export class UpcallPipeline {
         op: 'install',
         flow: {
           key: result.match.orig, mask: result.match.seen | extraMask, actions: egress.actions, tags: [...result.tags, ...egress.tags],
-          timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.error : FLOW_TIMEOUTS[result.expiry],
+          timeouts: egress.unbound.length > 0 ? FLOW_TIMEOUTS.drop : FLOW_TIMEOUTS[result.expiry],
+          ...(Number.isFinite(result.maxIpLength) ? { maxIpLength: result.maxIpLength } : {}),
         },
       });
       this.d.counters.installs++;

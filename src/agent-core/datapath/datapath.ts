@@ -33,6 +33,11 @@ export interface DpFlowSpec {
   /** Invalidation tags (DESIGN: Flows). */
   readonly tags: readonly string[];
   readonly timeouts: FlowTimeouts;
+  /**
+   * The flow holds only for IP packets up to this length (the path's smallest MTU); the datapath
+   * hands a longer one up as an upcall instead (counted in oversizeUpcalls). Undefined: any length.
+   */
+  readonly maxIpLength?: number;
 }
 
 /** A frame that missed the flow table on a local port: the main loop simulates it. */
@@ -64,6 +69,8 @@ export interface DatapathStats {
   readonly hits: number;
   /** Frames handed up as upcalls. */
   readonly upcalls: number;
+  /** Of the upcalls, frames that matched a flow but were longer than its maxIpLength (the slow path answers them). */
+  readonly oversizeUpcalls: number;
   /** Upcalls dropped because the upcall queue was full (the main loop falls behind). */
   readonly upcallQueueDropped: number;
   /** Frames from local ports that could not be parsed into a flow key. */

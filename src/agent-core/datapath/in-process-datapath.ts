@@ -47,6 +47,8 @@ interface ActionSegment {
 /** A flow's actions split into runs of rewrites, each ending in outputs. */
 interface CompiledActions {
   readonly segments: readonly ActionSegment[];
+  /** DpFlowSpec.maxIpLength (Infinity: any length); set at install. */
+  maxIpLength: number;
   /** The installed flow these are the actions of (its counters take the hits); set at install. */
   flow?: Flow<CompiledActions>;
 }
@@ -89,7 +91,7 @@ export class InProcessDatapath implements Datapath {
   private tunnelOut: TunnelFrame[] = [];
   private closed = false;
   private readonly c = {
-    hits: 0, upcalls: 0, upcallQueueDropped: 0, malformedDropped: 0, unknownTunnelKeyDropped: 0, tunnelDelivered: 0,
+    hits: 0, upcalls: 0, oversizeUpcalls: 0, upcallQueueDropped: 0, malformedDropped: 0, unknownTunnelKeyDropped: 0, tunnelDelivered: 0,
     tunnelSent: 0, flowsInstalled: 0, flowsInvalidated: 0, flowsExpired: 0,
   };
 
@@ -136,6 +138,7 @@ export class InProcessDatapath implements Datapath {
     if (this.closed) return;
     const tags = [...flow.tags, inPortTag(flow.key[IN_PORT]!)];
     const compiled = compileActions(flow.actions);
+    if (flow.maxIpLength !== undefined) compiled.maxIpLength = flow.maxIpLength;
     // The fast path reads the actions from the flow's slot (lookupActions) and reaches the flow through them.
     compiled.flow = this.flows.install(flow.key, flow.mask, compiled, tags, flow.timeouts, this.clock());
     this.c.flowsInstalled++;
@@ -218,7 +221,8 @@ export class InProcessDatapath implements Datapath {
       return;
     }
     const actions = this.flows.lookupActions(this.key);
-    if (actions !== undefined) {
+    let oversize = false;
+    if (actions !== undefined && !(oversize = this.layout.ipLength() > actions.maxIpLength)) {
       this.c.hits++;
       if (actions.flow !== this.hitFlow) {
         this.addHits();
@@ -234,6 +238,7 @@ export class InProcessDatapath implements Datapath {
       return;
     }
     this.c.upcalls++;
+    if (oversize) this.c.oversizeUpcalls++;
     upcalls.push({ port, frame: frame.slice() });
   }
 
@@ -338,5 +343,5 @@ export function compileActions(actions: readonly DpAction[]): CompiledActions {
   }
   if (outputs.length > 0) close();
   // One shape for every compiled object (flow set at install or not): the fast path reads them monomorphically.
-  return { segments, flow: undefined };
+  return { segments, maxIpLength: Infinity, flow: undefined };
 }

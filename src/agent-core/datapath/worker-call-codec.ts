@@ -70,7 +70,7 @@ export class CallEncoder {
   /** Each call is written whole or not at all: a value it cannot encode throws CallCodecError and leaves no trace. */
   installFlow(flow: DpFlowSpec): void {
     if (flow.key.length !== KEY_WORDS) throw new CallCodecError(`flow key has ${flow.key.length} words, not ${KEY_WORDS}`);
-    this.#startRecord(OP_INSTALL, 8 * KEY_WORDS + 40);
+    this.#startRecord(OP_INSTALL, 8 * KEY_WORDS + 48);
     try {
       this.#installBody(flow);
     } catch (err) {
@@ -87,9 +87,10 @@ export class CallEncoder {
     v.setFloat64(at, flow.mask, true);
     v.setFloat64(at + 8, flow.timeouts.idleMs, true);
     v.setFloat64(at + 16, flow.timeouts.hardMs, true);
+    v.setFloat64(at + 24, flow.maxIpLength ?? Infinity, true);
     const priority = flow.timeouts.priority;
-    this.#buf[at + 24] = priority === undefined ? 0 : 1;
-    at += 25;
+    this.#buf[at + 32] = priority === undefined ? 0 : 1;
+    at += 33;
     if (priority !== undefined) {
       v.setFloat64(at, priority, true);
       at += 8;
@@ -358,7 +359,7 @@ export class CallDecoder {
           this.#lastActions = undefined;
           continue;
         case OP_INSTALL: {
-          this.#need(8 * KEY_WORDS + 25);
+          this.#need(8 * KEY_WORDS + 33);
           const at = this.#at;
           const key = new Float64Array(KEY_WORDS);
           new Uint8Array(key.buffer).set(b.subarray(at, at + 8 * KEY_WORDS));
@@ -366,15 +367,18 @@ export class CallDecoder {
           const mask = v.getFloat64(f, true);
           const idleMs = v.getFloat64(f + 8, true);
           const hardMs = v.getFloat64(f + 16, true);
-          this.#at = f + 25;
+          const maxIpLength = v.getFloat64(f + 24, true);
+          this.#at = f + 33;
           let timeouts: DpFlowSpec['timeouts'];
-          if (b[f + 24] === 1) {
+          if (b[f + 32] === 1) {
             this.#need(8);
             timeouts = { idleMs, hardMs, priority: v.getFloat64(this.#at, true) };
             this.#at += 8;
           } else timeouts = { idleMs, hardMs };
           const actions = this.#actions();
-          return { op: 'installFlow', flow: { key, mask, actions, tags: this.#stringList(), timeouts } };
+          const tags = this.#stringList();
+          const flow: DpFlowSpec = maxIpLength === Infinity ? { key, mask, actions, tags, timeouts } : { key, mask, actions, tags, timeouts, maxIpLength };
+          return { op: 'installFlow', flow };
         }
         case OP_EXECUTE: {
           const frame = this.#bytes();

@@ -18,7 +18,10 @@ export const Field = {
   /** IP protocol number; for ARP, the ARP opcode (as Open vSwitch does). */
   IpProto: 7,
   IpTos: 8,
-  /** TTL / hop limit clamped to 0, 1 or 2 (= 2 or more): only expiry at this hop depends on it. */
+  /**
+   * TTL / hop limit clamped to IP_TTL_CLAMP (= that or more): exact for every value a router of
+   * the walk could see expire, so that a flow decides expiry alike for every packet it matches.
+   */
   IpTtl: 9,
   /** FRAG_NONE, FRAG_FIRST or FRAG_LATER. */
   IpFrag: 10,
@@ -50,6 +53,14 @@ export const FIELD_WIDTH: readonly number[] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 
 export const KEY_WORDS = 29;
 
 export const VLAN_NONE = 0x1000;
+/**
+ * The key's TTL class for "this many or more". The simulator's loop guard lets a walk enter at most
+ * 12 devices, so at most 11 routers decrement before the last one judges the TTL: a packet with
+ * TTL 13 or more never expires on a walk, and every lower value is kept exact (a unit test ties
+ * this to MAX_DEVICES_TRAVERSED). Traceroute's low TTLs get flows of their own.
+ */
+export const IP_TTL_CLAMP = 13;
+
 export const FRAG_NONE = 0;
 export const FRAG_FIRST = 1;
 export const FRAG_LATER = 2;

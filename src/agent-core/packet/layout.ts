@@ -33,6 +33,11 @@ export class FrameLayout {
   /** ND: offsets of the MAC in the 8-byte source / target link-layer options, -1 when absent. */
   ndSll = -1;
   ndTll = -1;
+
+  /** The IP datagram's length by its header (IPv4 total length, IPv6 40 + payload length); 0 when not IP. */
+  ipLength(): number {
+    return this.ipVersion === 0 ? 0 : this.l3End - this.l3;
+  }
 }
 
 function isTpid(t: number): boolean {

@@ -5,7 +5,7 @@ import { isIp6, type IpAddr } from './addr.js';
 import type { DecodeError } from './errors.js';
 import { isDecodeError } from './errors.js';
 import {
-  ETHERTYPE_ARP, FIELD_OFFSET, Field, FlowMatch, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, KEY_WORDS,
+  ETHERTYPE_ARP, FIELD_OFFSET, Field, FlowMatch, IP_TTL_CLAMP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, KEY_WORDS,
   VLAN_NONE,
 } from './flow-match.js';
 import { decodeFrame } from './decode.js';
@@ -36,9 +36,9 @@ const O_ARP_SHA = FIELD_OFFSET[Field.ArpSha];
 const O_ARP_THA = FIELD_OFFSET[Field.ArpTha];
 const O_ND_TARGET = FIELD_OFFSET[Field.NdTarget];
 
-/** TTL / hop limit as the key holds it: 0, 1, or 2 for anything that survives this hop. */
+/** TTL / hop limit as the key holds it: exact below IP_TTL_CLAMP, IP_TTL_CLAMP for that or more. */
 export function clampTtl(ttl: number): number {
-  return ttl < 2 ? ttl : 2;
+  return ttl < IP_TTL_CLAMP ? ttl : IP_TTL_CLAMP;
 }
 
 /** The key of a frame as a fresh FlowMatch, or why the frame is malformed. */

@@ -22,6 +22,12 @@ export class SimContext {
   installFlow = true;
   /** Set when a stateful path (conntrack, dynamic NAT) was taken: flow expiry follows state expiry. */
   stateful = false;
+  /**
+   * The longest IP packet (bytes) this walk's decisions hold for: the smallest egress MTU a router
+   * checked on the way. The length is not part of the match, so the flow carries this bound and
+   * the fast path hands a longer packet to the slow path, which answers it (DESIGN: Router).
+   */
+  maxIpLength = Infinity;
   /** The port the packet entered the current device on, and the one it will leave by (once routed). */
   inPortId: Id;
   outPortId: Id | undefined = undefined;

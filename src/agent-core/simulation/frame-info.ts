@@ -1,5 +1,5 @@
-// Header facts the FlowMatch does not carry, read from the raw frame: IP packet length, IPv4 DF and
-// the exact TTL (RFC 791, RFC 8200). Used for the router's MTU and TTL decisions (DESIGN: Router).
+// Header facts the FlowMatch does not carry, read from the raw frame: IP packet length and IPv4 DF
+// (RFC 791, RFC 8200). Used for the router's MTU decision (DESIGN: Router).
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN } from '../packet/flow-match.js';
 
 const IP4_DF = 0x40;
@@ -21,8 +21,6 @@ export interface IpFacts {
   readonly length: number;
   /** IPv4 "don't fragment"; always true for IPv6 (routers never fragment it, RFC 8200 5). */
   readonly dontFragment: boolean;
-  /** TTL / hop limit as received. */
-  readonly ttl: number;
 }
 
 /** The IP facts of a frame, or undefined when it is not IPv4/IPv6 or is too short to tell. */
@@ -31,11 +29,11 @@ export function ipFacts(frame: Uint8Array): IpFacts | undefined {
   if (off < 0) return undefined;
   if (type === ETHERTYPE_IPV4) {
     if (frame.length < off + 20) return undefined;
-    return { length: (frame[off + 2] << 8) | frame[off + 3], dontFragment: (frame[off + 6] & IP4_DF) !== 0, ttl: frame[off + 8] };
+    return { length: (frame[off + 2] << 8) | frame[off + 3], dontFragment: (frame[off + 6] & IP4_DF) !== 0 };
   }
   if (type === ETHERTYPE_IPV6) {
     if (frame.length < off + IP6_HEADER_LEN) return undefined;
-    return { length: ((frame[off + 4] << 8) | frame[off + 5]) + IP6_HEADER_LEN, dontFragment: true, ttl: frame[off + 7] };
+    return { length: ((frame[off + 4] << 8) | frame[off + 5]) + IP6_HEADER_LEN, dontFragment: true };
   }
   return undefined;
 }

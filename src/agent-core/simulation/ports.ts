@@ -250,7 +250,8 @@ export class Walker {
       tags: ctx.tags,
       stateChanges: loop ? [] : outcome.kind === 'forward' ? ctx.stateChanges : ctx.stateChanges.filter(isLearning),
       installFlow,
-      expiry: outcome.kind === 'drop' && outcome.error ? 'error' : ctx.stateful ? 'stateful' : 'normal',
+      expiry: outcome.kind === 'drop' ? 'drop' : ctx.stateful ? 'stateful' : 'normal',
+      maxIpLength: ctx.maxIpLength,
       trace: ctx.trace,
     };
   }
@@ -275,7 +276,8 @@ export function undecodableResult(reason: string): SimulationResult {
     tags: [],
     stateChanges: [],
     installFlow: false,
-    expiry: 'error',
+    expiry: 'drop',
+    maxIpLength: Infinity,
     trace: [`drop: ${reason}`],
   };
 }

@@ -72,10 +72,11 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
   if (outPort === undefined) return w.missing('port', route.egressPortId);
 
   if (ttlExpires(w, m)) return sendIcmpError(w, inPort, IcmpErrorKind.TimeExceeded, `router ${router.id}: TTL expired in transit`);
-  // The packet length and DF are not part of the match: a flow installed for a small packet also
-  // forwards large ones; only the simulated packet is checked here.
+  // The packet length and DF are not part of the match: the flow carries the MTU as a length bound
+  // (maxIpLength), and a longer packet that hits it comes back here to be judged.
   const facts = ipFacts(ctx.input.frame);
   const mtu = portMtu(outPort);
+  if (facts !== undefined && mtu < ctx.maxIpLength) ctx.maxIpLength = mtu;
   if (facts !== undefined && facts.length > mtu) {
     if (facts.dontFragment) {
       return sendIcmpError(w, inPort, IcmpErrorKind.TooBig, `router ${router.id}: ${facts.length} bytes exceed MTU ${mtu} of port ${outPort.id}`, mtu);
@@ -103,17 +104,13 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
 }
 
 /**
- * Whether forwarding would take the TTL / hop limit to 0. The match holds the TTL clamped to 0, 1 or
- * "2 or more"; after an earlier router on this walk decremented it, the exact value comes from the
- * frame (the flow stays keyed on the clamped class: a replayed flow's decTtl handles the rest).
+ * Whether forwarding would take the TTL / hop limit to 0. The match holds the TTL exactly for every
+ * value that can expire on a walk (IP_TTL_CLAMP), and decTtl leaves the match alone, so the TTL
+ * here is the match's less the decrements of earlier routers on this path: a flow then decides
+ * alike for every packet it matches.
  */
 function ttlExpires(w: Walker, m: FlowMatch): boolean {
-  let ttl = m.get(Field.IpTtl);
-  if (w.ttlDecrements > 0) {
-    const facts = ipFacts(w.ctx.input.frame);
-    if (facts !== undefined) ttl = facts.ttl - w.ttlDecrements;
-  }
-  return ttl <= 1;
+  return m.get(Field.IpTtl) - w.ttlDecrements <= 1;
 }
 
 /** ECMP member by connection hash over the 5-tuple: stable per connection, the same on every host. */

@@ -116,8 +116,14 @@ export interface SimulationResult {
   readonly stateChanges: readonly StateChange[];
   /** Whether the result may be installed as a flow (false for one-off packets such as ICMP errors). */
   readonly installFlow: boolean;
-  /** Expiry class: error/drop flows live seconds; flows with state live shorter than their state. */
-  readonly expiry: 'error' | 'normal' | 'stateful';
+  /** Expiry class: drop flows (errors or not) live seconds; flows with state live shorter than their state. */
+  readonly expiry: 'drop' | 'normal' | 'stateful';
+  /**
+   * The flow holds only for packets whose IP length is at most this (Infinity: any): the smallest
+   * egress MTU a router checked. A longer packet matching the flow goes to the slow path instead,
+   * which may answer it with fragmentation needed / packet too big.
+   */
+  readonly maxIpLength: number;
   /** Devices and ports traversed, for `tollgate trace`. */
   readonly trace: readonly string[];
 }

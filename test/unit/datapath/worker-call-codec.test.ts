@@ -46,13 +46,15 @@ describe('worker call codec', () => {
     enc.sendFlowState('192.0.2.9', payload);
     enc.invalidate(['device:r1', 'binding:p2']);
     enc.installFlow({ ...flow(2, []), timeouts: { idleMs: 0, hardMs: 5_000, priority: 7 } });
+    enc.installFlow({ ...flow(3, ['device:r1']), maxIpLength: 1400 });
     const calls = readAll(new CallDecoder(), enc.take());
-    expect(calls.map((c) => c.op)).toEqual(['installFlow', 'object', 'execute', 'sendFlowState', 'invalidate', 'installFlow']);
+    expect(calls.map((c) => c.op)).toEqual(['installFlow', 'object', 'execute', 'sendFlowState', 'invalidate', 'installFlow', 'installFlow']);
     expect(calls[0]).toEqual({ op: 'installFlow', flow: flow(1, ['device:r1', 'ct:10.0.0.1|1|2', 'ü-tag']) });
     expect(calls[2]).toEqual({ op: 'execute', frame, actions: ACTIONS });
     expect(calls[3]).toEqual({ op: 'sendFlowState', remoteIp: '192.0.2.9', payload });
     expect(calls[4]).toEqual({ op: 'invalidate', tags: ['device:r1', 'binding:p2'] });
     expect(calls[5]).toEqual({ op: 'installFlow', flow: { ...flow(2, []), timeouts: { idleMs: 0, hardMs: 5_000, priority: 7 } } });
+    expect(calls[6]).toEqual({ op: 'installFlow', flow: { ...flow(3, ['device:r1']), maxIpLength: 1400 } });
   });
 
   test('a string crosses once; after that it goes by number, across batches', () => {
@@ -144,7 +146,10 @@ describe('worker call codec', () => {
     );
     const tags = fc.array(fc.string({ minLength: 1, maxLength: 40 }), { maxLength: 12 });
     const call = fc.oneof(
-      fc.record({ kind: fc.constant('install' as const), seed: fc.nat(1000), tags, actions: fc.array(action, { maxLength: 6 }) }),
+      fc.record({
+        kind: fc.constant('install' as const), seed: fc.nat(1000), tags, actions: fc.array(action, { maxLength: 6 }),
+        maxIpLength: fc.option(fc.integer({ min: 68, max: 65535 }), { nil: undefined }),
+      }),
       fc.record({ kind: fc.constant('execute' as const), frame: fc.uint8Array({ minLength: 14, maxLength: 200 }), actions: fc.array(action, { maxLength: 6 }) }),
       fc.record({ kind: fc.constant('invalidate' as const), tags }),
     );
@@ -154,8 +159,9 @@ describe('worker call codec', () => {
       const expected: DecodedCall[] = [];
       for (const c of calls) {
         if (c.kind === 'install') {
-          enc.installFlow(flow(c.seed, c.tags, c.actions));
-          expected.push({ op: 'installFlow', flow: flow(c.seed, c.tags, c.actions) });
+          const f = c.maxIpLength === undefined ? flow(c.seed, c.tags, c.actions) : { ...flow(c.seed, c.tags, c.actions), maxIpLength: c.maxIpLength };
+          enc.installFlow(f);
+          expected.push({ op: 'installFlow', flow: f });
         } else if (c.kind === 'execute') {
           enc.execute(c.frame, c.actions);
           expected.push({ op: 'execute', frame: c.frame, actions: c.actions });

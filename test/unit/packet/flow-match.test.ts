@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import {
   type FlowMatch, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, FIELD_OFFSET, FRAG_FIRST,
-  FRAG_LATER, FRAG_NONE, Field, IPPROTO_ESP, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP, KEY_WORDS, MAC_BROADCAST, TCP_ACK, TCP_SYN,
+  FRAG_LATER, FRAG_NONE, Field, IP_TTL_CLAMP, IPPROTO_ESP, IPPROTO_NONE, IPPROTO_TCP, IPPROTO_UDP, KEY_WORDS, MAC_BROADCAST, TCP_ACK, TCP_SYN,
   VLAN_NONE, buildArpReply, buildArpRequest, buildIcmp4Error, buildNdAdvert, buildNdSolicit, encodeFrame, extractFlowKey,
   flowMatchFromFrame, frameWithVlan, isDecodeError,
 } from '../../../src/agent-core/packet/index.js';
@@ -54,11 +54,13 @@ describe('flowMatchFromFrame', () => {
 
   test('IPv4 TCP: ports, flags, TOS, TTL clamp, addresses', () => {
     const base = { ...none, EthSrc: MAC_A, EthDst: MAC_B, EthType: ETHERTYPE_IPV4, IpProto: IPPROTO_TCP, IpSrc: IP_A, IpDst: IP_B, L4Src: 40000, L4Dst: 443, TcpFlags: TCP_SYN | TCP_ACK };
-    expect(fields(match(tcp4Frame({ tos: 0xb8, ttl: 64 })))).toEqual({ ...base, IpTos: 0xb8, IpTtl: 2 });
+    expect(fields(match(tcp4Frame({ tos: 0xb8, ttl: 64 })))).toEqual({ ...base, IpTos: 0xb8, IpTtl: IP_TTL_CLAMP });
+    expect(fields(match(tcp4Frame({ ttl: IP_TTL_CLAMP }))).IpTtl).toBe(IP_TTL_CLAMP);
+    expect(fields(match(tcp4Frame({ ttl: IP_TTL_CLAMP - 1 }))).IpTtl).toBe(IP_TTL_CLAMP - 1);
     expect(fields(match(tcp4Frame({ ttl: 2 }))).IpTtl).toBe(2);
     expect(fields(match(tcp4Frame({ ttl: 1 }))).IpTtl).toBe(1);
     expect(fields(match(tcp4Frame({ ttl: 0 }))).IpTtl).toBe(0);
-    expect(fields(match(tcp4Frame({ options: new Uint8Array([1, 1, 1, 0, 7, 3, 4, 0]) })))).toEqual({ ...base, IpTtl: 2 });
+    expect(fields(match(tcp4Frame({ options: new Uint8Array([1, 1, 1, 0, 7, 3, 4, 0]) })))).toEqual({ ...base, IpTtl: IP_TTL_CLAMP });
   });
 
   test('IPv4 UDP and ICMP echo / error', () => {
@@ -97,7 +99,7 @@ describe('flowMatchFromFrame', () => {
   test('ICMPv6 echo id, ND target and link-layer options', () => {
     expect(fields(match(echo6Frame()))).toMatchObject({ IpProto: 58, L4Src: 128, L4Dst: 0, IcmpId: 0x5151 });
     const ns = fields(match(buildNdSolicit(MAC_A, IP6_A, IP6_B)));
-    expect(ns).toMatchObject({ IpProto: 58, L4Src: 135, NdTarget: IP6_B, ArpSha: MAC_A, ArpTha: 0, IpTtl: 2, IpSrc: IP6_A });
+    expect(ns).toMatchObject({ IpProto: 58, L4Src: 135, NdTarget: IP6_B, ArpSha: MAC_A, ArpTha: 0, IpTtl: IP_TTL_CLAMP, IpSrc: IP6_A });
     expect(ns.IpDst).toBe(0xff0200000000000000000001ff000020n);
     const na = fields(match(buildNdAdvert(MAC_B, IP6_B, MAC_A, IP6_A, { router: true, solicited: true, override: false })));
     expect(na).toMatchObject({ L4Src: 136, NdTarget: IP6_B, ArpSha: 0, ArpTha: MAC_B, IpSrc: IP6_B, IpDst: IP6_A });

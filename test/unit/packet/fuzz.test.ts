@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import {
   type HeaderModification, DecodeLayer, DecodeReason, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ,
-  ETHERTYPE_VLAN, FIELD_OFFSET, FIELD_WIDTH, Field, FrameLayout, KEY_WORDS, applyModifications, applyModificationsInPlace,
+  ETHERTYPE_VLAN, FIELD_OFFSET, FIELD_WIDTH, Field, FrameLayout, IP_TTL_CLAMP, KEY_WORDS, applyModifications, applyModificationsInPlace,
   buildArpReply, buildArpRequest, buildIcmp4Error, buildIcmp6Error, buildNdAdvert, buildNdSolicit, decodeFrame,
   decodeTcpOptions, decodeVxlan, encodeFrame, extractFlowKey, flowMatchFromFrame, frameWithVlan, isDecodeError,
   parseIcmpErrorInner, parseLayout,
@@ -184,7 +184,7 @@ function assertSaneError(e: { layer: string; reason: string; offset: number }, l
 
 const KEY_MAX: Record<number, number> = {
   [Field.EthSrc]: 0xffffffffffff, [Field.EthDst]: 0xffffffffffff, [Field.EthType]: 0xffff, [Field.VlanId]: 0x1000,
-  [Field.InnerVlanId]: 0x1000, [Field.IpProto]: 0xffff, [Field.IpTos]: 0xff, [Field.IpTtl]: 2, [Field.IpFrag]: 2,
+  [Field.InnerVlanId]: 0x1000, [Field.IpProto]: 0xffff, [Field.IpTos]: 0xff, [Field.IpTtl]: IP_TTL_CLAMP, [Field.IpFrag]: 2,
   [Field.IpSrc]: 0xffffffff, [Field.IpDst]: 0xffffffff, [Field.L4Src]: 0xffff, [Field.L4Dst]: 0xffff, [Field.IcmpId]: 0xffff,
   [Field.TcpFlags]: 0xfff, [Field.ArpSha]: 0xffffffffffff, [Field.ArpTha]: 0xffffffffffff, [Field.NdTarget]: 0xffffffff,
   [Field.InPort]: 1000, [Field.TunnelKey]: 0xffffff,

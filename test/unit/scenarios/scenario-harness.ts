@@ -5,6 +5,7 @@ import {
   LocalTables,
   PacketWorkflow,
   type FlowActions,
+  type GuardedActions,
   type PacketDisposition,
   type PortOutput,
   type WorkflowCounters,
@@ -38,7 +39,7 @@ export interface Delivery {
   /** The simulation's result (undefined on a hit). */
   readonly result: SimulationResult | undefined;
   /** The flow that answered (hit) or was installed (simulated, installFlow). */
-  readonly flow: Flow<FlowActions> | undefined;
+  readonly flow: Flow<GuardedActions> | undefined;
   readonly actions: FlowActions;
   /** The data packet as each port sent it (the actions executed on the frame). */
   readonly outputs: readonly PortOutput[];
@@ -141,8 +142,8 @@ export class LabScenario {
 function toDelivery(d: PacketDisposition): Delivery {
   if (d.kind === 'malformed') throw new Error(`frame does not decode: ${JSON.stringify(d.error)}`);
   if (d.kind === 'fastPath') {
-    expectAllOutputs(d.outputs, d.flow.actions);
-    return { path: 'hit', result: undefined, flow: d.flow, actions: d.flow.actions, outputs: d.outputs, generated: [], generatedResults: [] };
+    expectAllOutputs(d.outputs, d.flow.actions.actions);
+    return { path: 'hit', result: undefined, flow: d.flow, actions: d.flow.actions.actions, outputs: d.outputs, generated: [], generatedResults: [] };
   }
   const generated = d.walks.flatMap((w) => w.outputs);
   for (const w of d.walks) expectAllOutputs(w.outputs, w.result.actions);
@@ -180,6 +181,8 @@ export interface L4Spec {
   readonly tos?: number;
   readonly tcpFlags?: number;
   readonly payload?: number;
+  /** IPv4 "don't fragment" (default clear). */
+  readonly df?: boolean;
 }
 
 /** A UDP (default) or TCP packet over IPv4 or IPv6 (by the family of `src`). */
@@ -202,7 +205,7 @@ export function l4Frame(s: L4Spec): Uint8Array {
   }
   return encodeFrame({
     eth: { dst: s.dstMac, src: s.srcMac, etherType: ETHERTYPE_IPV4 },
-    ip4: { tos: s.tos ?? 0, id: 1, df: false, mf: false, fragOffset: 0, ttl, proto, src: ip4(s.src), dst: ip4(s.dst), options: new Uint8Array(0) },
+    ip4: { tos: s.tos ?? 0, id: 1, df: s.df ?? false, mf: false, fragOffset: 0, ttl, proto, src: ip4(s.src), dst: ip4(s.dst), options: new Uint8Array(0) },
     l4,
   });
 }

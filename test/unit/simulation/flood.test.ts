@@ -160,7 +160,7 @@ describe('loop guard', () => {
     expect(r.actions).toEqual([]);
     expect(r.generated).toEqual([]);
     expect(r.stateChanges).toEqual([]);
-    expect(r.expiry).toBe('error');
+    expect(r.expiry).toBe('drop');
   });
 
   it('stops a flood fanning out through a mesh of bridges', () => {

@@ -80,7 +80,7 @@ describe('router: unreachable', () => {
     const w = routed({ withDefault: false });
     const r = w.run(fromUplink({ dst: '8.8.8.8' }), 'rp-up');
     expect(r.outcome).toMatchObject({ kind: 'drop', error: true });
-    expect(r.expiry).toBe('error');
+    expect(r.expiry).toBe('drop');
     expect(decode(r.generated[0].frame).l4).toMatchObject({ type: ICMP_DEST_UNREACH, code: ICMP_NET_UNREACH });
     expect(quoted4(r.generated[0].frame)).toMatchObject({ dst: ip4('8.8.8.8') });
     const r6 = w.run(fromUplink({ dst: '2001:db8:999::1' }), 'rp-up');
@@ -137,7 +137,7 @@ describe('router: loop guard', () => {
     const r = w.run(udp({ srcMac: UP_PEER, dstMac: mac('02:00:00:00:01:01'), src: '192.0.2.99', dst: '10.77.0.5' }), 'r1-up');
     expect(r.outcome).toMatchObject({ kind: 'drop', error: true, reason: expect.stringContaining('loop') });
     expect(r.actions).toEqual([]);
-    expect(r.expiry).toBe('error');
+    expect(r.expiry).toBe('drop');
     expect(r.installFlow).toBe(true);
     expect(r.trace.filter((l) => l.startsWith('port ') && l.endsWith(': in'))).toHaveLength(MAX_DEVICES_TRAVERSED);
   });

@@ -175,7 +175,7 @@ describe('router: forwarding', () => {
     const r = w.run(fromUplink({ dst: '10.66.1.1' }), 'rp-up');
     expect(r.outcome).toMatchObject({ kind: 'drop', error: true });
     expect(r.installFlow).toBe(false);
-    expect(r.expiry).toBe('error');
+    expect(r.expiry).toBe('drop');
     expect(decode(r.generated[0].frame).l4).toMatchObject({ type: ICMP_DEST_UNREACH, code: ICMP_HOST_UNREACH });
   });
 
