@@ -102,6 +102,7 @@ function testCode(s: TestSpec, sets: ReadonlySet<Id>[]): string | undefined {
       const f = Field.IpFrag;
       if (s.policy === 'unfragmented') return `if (${rd(f)} !== ${FRAG_NONE}) break c;`;
       if (s.policy === 'header') return `if (${rd(f)} === ${FRAG_LATER}) break c;`;
+      if (s.policy === 'fragment') return `if (${rd(f)} === ${FRAG_NONE}) break c;`;
       return `if (${rd(f)} !== ${FRAG_LATER}) break c;`;
     }
     case 'ports': {

@@ -12,13 +12,16 @@
 // - Fragments: 'any' matches all; 'unfragmented' only whole datagrams; 'header' whole datagrams
 //   and first fragments; 'nonheader' later fragments only. A condition that tests L4 fields
 //   (tpSrc, tpDst, icmpType, icmpCode) and names no policy uses 'header': later fragments carry no
-//   L4 header, so they never match an L4 test (as in MidoNet's FragmentPolicy).
-// - connState is tested last, after the cheaper fields (a chain that tests it tracks every packet anyway: chains.ts).
+//   L4 header, so they never match an L4 test (as in MidoNet's FragmentPolicy). Inverted, a policy
+//   matches the packets it leaves out: "not unfragmented" is every fragment, first or later;
+//   "not any" matches nothing (validation refuses it).
+// - connState is tested last, after the cheaper fields (a chain that tests it tracks every packet
+//   anyway: chains.ts). Inverted, it is the other state.
 import {
   parseCidr, parseMac, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, FIELD_OFFSET, FRAG_LATER, FRAG_NONE, Field,
   IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
 } from '../packet/index.js';
-import type { Condition, Id, PortGroup, PortRange, Rule } from '../topology/types.js';
+import { invertibleOf, type Condition, type FragmentPolicy, type Id, type PortGroup, type PortRange, type Rule } from '../topology/types.js';
 import type { SimContext } from './context.js';
 import { connState } from './conntrack.js';
 import { deviceTag } from './tags.js';
@@ -43,7 +46,7 @@ export type TestSpec =
   | { readonly k: 'cidr6'; readonly f: Field; readonly masks: readonly number[]; readonly nets: readonly number[]; readonly inv: boolean }
   | { readonly k: 'tp'; readonly f: Field; readonly start: number; readonly end: number; readonly inv: boolean }
   | { readonly k: 'icmp'; readonly f: Field; readonly v: number; readonly inv: boolean }
-  | { readonly k: 'frag'; readonly policy: 'unfragmented' | 'header' | 'nonheader' }
+  | { readonly k: 'frag'; readonly policy: FragTest }
   | { readonly k: 'ports'; readonly set: ReadonlySet<Id>; readonly inv: boolean; readonly out: boolean };
 
 const specs = new WeakMap<Test, TestSpec>();
@@ -173,11 +176,36 @@ function icmpTest(f: Field, v: number, inv: boolean): Test {
   }, { k: 'icmp', f, v, inv });
 }
 
-function fragmentTest(policy: 'unfragmented' | 'header' | 'nonheader'): Test {
+/** The fragments a test lets through: the policies but 'any', and 'fragment' (first or later: "not unfragmented"). */
+export type FragTest = Exclude<FragmentPolicy, 'any'> | 'fragment';
+
+/** A policy as a test, after its invert; undefined when it matches nothing ('any' inverted). */
+function fragTestOf(policy: FragmentPolicy, invert: boolean): FragTest | 'any' | undefined {
+  if (!invert) return policy;
+  switch (policy) {
+    case 'any':
+      return undefined;
+    case 'unfragmented':
+      return 'fragment';
+    case 'header':
+      return 'nonheader';
+    case 'nonheader':
+      return 'header';
+  }
+}
+
+function fragmentTest(policy: FragTest): Test {
   const spec: TestSpec = { k: 'frag', policy };
-  if (policy === 'unfragmented') return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_NONE), spec);
-  if (policy === 'header') return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) !== FRAG_LATER), spec);
-  return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_LATER), spec);
+  switch (policy) {
+    case 'unfragmented':
+      return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_NONE), spec);
+    case 'header':
+      return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) !== FRAG_LATER), spec);
+    case 'nonheader':
+      return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) === FRAG_LATER), spec);
+    case 'fragment':
+      return withSpec((ctx) => yes(ctx.match.get(Field.IpFrag) !== FRAG_NONE), spec);
+  }
 }
 
 /** Compiles a condition: parses addresses once and lists the tests in evaluation order. */
@@ -204,17 +232,23 @@ export function compileCondition(c: Condition): CompiledCondition {
   if (c.nwSrc) add(cidrTest(Field.IpSrc, c.nwSrc.value, inv(c.nwSrc)));
   if (c.nwDst) add(cidrTest(Field.IpDst, c.nwDst.value, inv(c.nwDst)));
   const testsL4 = c.tpSrc !== undefined || c.tpDst !== undefined || c.icmpType !== undefined || c.icmpCode !== undefined;
-  const frag = c.fragments ?? (testsL4 ? 'header' : 'any');
-  if (frag !== 'any') add(fragmentTest(frag));
+  const fragments = c.fragments === undefined ? undefined : invertibleOf(c.fragments);
+  const frag = fragments === undefined ? (testsL4 ? 'header' : 'any') : fragTestOf(fragments.value, inv(fragments));
+  if (frag === undefined) add("fragments 'any' inverted matches nothing");
+  else if (frag !== 'any') add(fragmentTest(frag));
   if (c.tpSrc) add(tpTest(Field.L4Src, c.tpSrc.value, inv(c.tpSrc)));
   if (c.tpDst) add(tpTest(Field.L4Dst, c.tpDst.value, inv(c.tpDst)));
   if (c.icmpType) add(icmpTest(Field.L4Src, c.icmpType.value, inv(c.icmpType)));
   if (c.icmpCode) add(icmpTest(Field.L4Dst, c.icmpCode.value, inv(c.icmpCode)));
   if (c.inPortGroup) add(portGroupTest(c.inPortGroup.value, inv(c.inPortGroup), false));
   if (c.outPortGroup) add(portGroupTest(c.outPortGroup.value, inv(c.outPortGroup), true));
-  const want = c.connState;
-  if (want !== undefined) add((ctx, dev) => yes(connState(ctx, dev) === want));
-  return { tests, specs: tests.map((t) => specs.get(t)), invert: c.invert === true, tracksConnections: want !== undefined, broken };
+  const cs = c.connState === undefined ? undefined : invertibleOf(c.connState);
+  if (cs !== undefined) {
+    // Two states: "not forward" is return and the other way round.
+    const want = inv(cs) ? (cs.value === 'forward' ? 'return' : 'forward') : cs.value;
+    add((ctx, dev) => yes(connState(ctx, dev) === want));
+  }
+  return { tests, specs: tests.map((t) => specs.get(t)), invert: c.invert === true, tracksConnections: cs !== undefined, broken };
 }
 
 const compiled = new WeakMap<Rule, CompiledCondition>();

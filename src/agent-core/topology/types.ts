@@ -68,6 +68,20 @@ export interface Invertible<T> {
   readonly invert?: boolean;
 }
 
+/** Connection state: the packet belongs to a forward flow, or to the return of a tracked one. */
+export type ConnStateValue = 'forward' | 'return';
+
+/** Fragment policy: unfragmented only, whole datagrams and first fragments (header), later fragments (nonheader), or any. */
+export type FragmentPolicy = 'any' | 'unfragmented' | 'header' | 'nonheader';
+
+/** A field written as a bare value or as { value, invert }: the bare value is short for { value }. */
+export type ValueOrInvertible<T> = T | Invertible<T>;
+
+/** The { value, invert } form of a ValueOrInvertible field. */
+export function invertibleOf<T extends string>(x: ValueOrInvertible<T>): Invertible<T> {
+  return typeof x === 'string' ? { value: x } : x;
+}
+
 /** Every field a rule can test; an absent field matches anything. All present fields must match. */
 export interface Condition {
   readonly inPorts?: Invertible<readonly Id[]>;
@@ -87,10 +101,10 @@ export interface Condition {
   readonly tpDst?: Invertible<PortRange>;
   readonly icmpType?: Invertible<number>;
   readonly icmpCode?: Invertible<number>;
-  /** Connection state: the packet belongs to a forward flow, or to the return of a tracked one. */
-  readonly connState?: 'forward' | 'return';
-  /** Fragment policy: unfragmented only, first fragments (header), later fragments (nonheader), or any. */
-  readonly fragments?: 'any' | 'unfragmented' | 'header' | 'nonheader';
+  /** Connection state; inverted, the other state (a bare value is short for { value }). */
+  readonly connState?: ValueOrInvertible<ConnStateValue>;
+  /** Fragment policy; inverted, the fragments it leaves out ("not unfragmented": every fragment). */
+  readonly fragments?: ValueOrInvertible<FragmentPolicy>;
   /** Negates the whole condition. */
   readonly invert?: boolean;
 }

@@ -17,7 +17,7 @@ const L4_PORT_MAX = 65535;
 const CONN_STATES = ['forward', 'return'] as const;
 const FRAGMENT_POLICIES = ['any', 'unfragmented', 'header', 'nonheader'] as const;
 
-/** The Invertible<T> fields of a Condition (everything but connState, fragments and invert). */
+/** The fields that are always { value, invert } (connState and fragments may also be a bare value). */
 const INVERTIBLE_FIELDS = [
   'inPorts',
   'outPorts',
@@ -37,6 +37,25 @@ const INVERTIBLE_FIELDS = [
   'icmpCode',
 ] as const satisfies readonly (keyof Condition)[];
 type InvertibleField = (typeof INVERTIBLE_FIELDS)[number];
+
+/**
+ * connState and fragments: a bare value, or { value, invert } like the other fields. Returns the
+ * { value, invert } form when its shape is right (the value may still be refused).
+ */
+function checkEnumField(sink: IssueSink, f: string, raw: unknown, allowed: readonly string[]): { value: unknown; invert?: unknown } | undefined {
+  if (typeof raw === 'string') {
+    checkEnum(sink, f, raw, allowed);
+    return { value: raw };
+  }
+  if (typeof raw !== 'object' || raw === null || (raw as { value?: unknown }).value === undefined) {
+    sink.add(f, `${show(raw)} is not one of ${allowed.join(', ')}, nor { value, invert } with one of them`);
+    return undefined;
+  }
+  const holder = raw as { value: unknown; invert?: unknown };
+  checkEnum(sink, `${f}.value`, holder.value, allowed);
+  if (holder.invert !== undefined && typeof holder.invert !== 'boolean') sink.add(`${f}.invert`, `${show(holder.invert)} is not true or false`);
+  return holder;
+}
 
 export function validateCondition(c: Condition, view: TopologyView | undefined, sink: IssueSink): void {
   let present = 0;
@@ -58,11 +77,12 @@ export function validateCondition(c: Condition, view: TopologyView | undefined, 
   }
   if (c.connState !== undefined) {
     present++;
-    checkEnum(sink, 'condition.connState', c.connState, CONN_STATES);
+    checkEnumField(sink, 'condition.connState', c.connState, CONN_STATES);
   }
   if (c.fragments !== undefined) {
     present++;
-    checkEnum(sink, 'condition.fragments', c.fragments, FRAGMENT_POLICIES);
+    const f = checkEnumField(sink, 'condition.fragments', c.fragments, FRAGMENT_POLICIES);
+    if (f?.value === 'any' && f.invert === true) sink.add('condition.fragments.invert', "is set on 'any': it would match nothing");
   }
   if (c.invert === true && present === 0) {
     sink.add('condition.invert', 'is set but the condition has no fields to negate; it would match nothing');

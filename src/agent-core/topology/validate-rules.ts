@@ -82,6 +82,9 @@ function checkNatTargets(value: unknown, sink: IssueSink): void {
     if (from !== undefined && to !== undefined) {
       if (isIp6(from) !== isIp6(to)) {
         sink.add(f, `mixes ${familyName(from)} and ${familyName(to)}: addressFrom ${show(target.addressFrom)}, addressTo ${show(target.addressTo)}`);
+      } else if (isIp6(from)) {
+        // The simulator's dynamic NAT (port leases, NAT keys) is IPv4 only: such a rule would never apply.
+        sink.add(f, `is IPv6 (${show(target.addressFrom)}): dynamic NAT translates IPv4 only; for IPv6 use a staticNat rule or route the addresses`);
       } else if (from > to) {
         sink.add(f, `has an empty address range: addressFrom ${show(target.addressFrom)} is above addressTo ${show(target.addressTo)}`);
       }

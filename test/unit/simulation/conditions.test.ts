@@ -129,6 +129,16 @@ describe('applicability', () => {
   });
 });
 
+describe('connState', () => {
+  it('inverted, it is the other state: a packet with no tracked connection is a forward flow, not a return', () => {
+    for (const value of ['forward', 'return'] as const) {
+      expect(evalCond({ connState: { value } }, tcp80)).toBe(value === 'forward' ? COND_YES : COND_NO);
+      expect(evalCond({ connState: { value, invert: true } }, tcp80)).toBe(value === 'forward' ? COND_NO : COND_YES);
+      expect(evalCond({ connState: value }, tcp80)).toBe(evalCond({ connState: { value } }, tcp80));
+    }
+  });
+});
+
 describe('fragments', () => {
   const policies = ['any', 'unfragmented', 'header', 'nonheader'] as const;
   const expected: Record<(typeof policies)[number], boolean[]> = {
@@ -138,11 +148,22 @@ describe('fragments', () => {
     nonheader: [false, false, true],
   };
   for (const p of policies) {
-    it(`policy ${p}`, () => {
-      const got = [FRAG_NONE, FRAG_FIRST, FRAG_LATER].map((frag) => evalCond({ fragments: p }, { frag }) === COND_YES);
-      expect(got).toEqual(expected[p]);
+    it(`policy ${p}; as { value }; inverted, the fragments it leaves out`, () => {
+      const got = (c: Condition): boolean[] => [FRAG_NONE, FRAG_FIRST, FRAG_LATER].map((frag) => evalCond(c, { frag }) === COND_YES);
+      expect(got({ fragments: p })).toEqual(expected[p]);
+      expect(got({ fragments: { value: p } })).toEqual(expected[p]);
+      expect(got({ fragments: { value: p, invert: false } })).toEqual(expected[p]);
+      expect(got({ fragments: { value: p, invert: true } })).toEqual(expected[p].map((x) => !x));
     });
   }
+
+  it('"not unfragmented" matches every fragment and leaves the rest of the condition alone', () => {
+    const c: Condition = { nwProto: { value: IPPROTO_UDP }, fragments: { value: 'unfragmented', invert: true } };
+    expect(evalCond(c, { proto: IPPROTO_UDP, frag: FRAG_FIRST })).toBe(COND_YES);
+    expect(evalCond(c, { proto: IPPROTO_UDP, frag: FRAG_LATER })).toBe(COND_YES);
+    expect(evalCond(c, { proto: IPPROTO_UDP, frag: FRAG_NONE })).toBe(COND_NO);
+    expect(evalCond(c, { proto: IPPROTO_TCP, frag: FRAG_FIRST })).toBe(COND_NO);
+  });
 
   it('a rule testing L4 fields does not match later fragments by default', () => {
     const c: Condition = { tpDst: { value: { start: 0, end: 65535 } } };

@@ -14,6 +14,7 @@ import {
   IPPROTO_UDP,
   decodeIp4,
   encodeFrame,
+  parseIcmpErrorInner,
   isDecodeError,
   type Icmp4Fields,
 } from '../../../src/agent-core/packet/index.js';
@@ -109,9 +110,20 @@ describe('router: MTU', () => {
     const r = w.run(big, 'rp-up');
     expect(r.outcome).toMatchObject({ kind: 'drop', error: true });
     expect(r.installFlow).toBe(false);
+    // Back out of the ingress port, from its address to the sender, quoting the datagram as sent.
+    expect(r.generated[0].egressPortId).toBe('rp-up');
     const d = decode(r.generated[0].frame);
+    expect(d.eth).toMatchObject({ src: MAC_UP, dst: UP_PEER });
+    expect(d.ip4).toMatchObject({ src: ip4('192.0.2.1'), dst: ip4('192.0.2.99') });
     expect(d.l4).toMatchObject({ type: ICMP_DEST_UNREACH, code: ICMP_FRAG_NEEDED, rest: 1400 });
-    expect(outputs(w.run(fromUplink({ dst: '10.1.2.5', df: true, payload: 1300 }), 'rp-up'))).toEqual(['rp-b']);
+    // The quote is cut to fit 576 bytes (RFC 1812 4.3.2.3) but keeps the datagram's own total length.
+    const quote = (d.l4 as Icmp4Fields).data;
+    expect(d.ip4!.totalLength).toBe(576);
+    expect((quote[2] << 8) | quote[3]).toBe(20 + 8 + 1450);
+    expect(parseIcmpErrorInner(r.generated[0].frame)).toMatchObject({ ipSrc: ip4('192.0.2.99'), ipDst: ip4('10.1.2.5'), l4Src: 40000, l4Dst: 53 });
+    const fits = w.run(fromUplink({ dst: '10.1.2.5', df: true, payload: 1300 }), 'rp-up');
+    expect(outputs(fits)).toEqual(['rp-b']);
+    expect(fits.maxIpLength).toBe(1400);
   });
 
   it('forwards an oversized IPv4 packet without DF unfragmented', () => {
@@ -123,7 +135,17 @@ describe('router: MTU', () => {
   it('answers packet too big for IPv6', () => {
     const w = routed({ mtuB: 1400 });
     const r = w.run(fromUplink({ dst: '2001:db8:100:5::9', payload: 1400 }), 'rp-up');
-    expect(decode(r.generated[0].frame).l4).toMatchObject({ kind: 'icmp6', type: ICMP6_PACKET_TOO_BIG, rest: 1400 });
+    expect(r.installFlow).toBe(false);
+    expect(r.generated[0].egressPortId).toBe('rp-up');
+    const d = decode(r.generated[0].frame);
+    expect(d.eth).toMatchObject({ src: MAC_UP, dst: UP_PEER });
+    expect(d.ip6).toMatchObject({ src: ip6('2001:db8:f::1'), dst: ip6('2001:db8:f::99') });
+    expect(d.l4).toMatchObject({ kind: 'icmp6', type: ICMP6_PACKET_TOO_BIG, rest: 1400 });
+    expect(parseIcmpErrorInner(r.generated[0].frame)).toMatchObject({
+      ipSrc: ip6('2001:db8:f::99'), ipDst: ip6('2001:db8:100:5::9'), proto: IPPROTO_UDP, l4Src: 40000, l4Dst: 53,
+    });
+    // RFC 8201: as much of the packet as fits in the minimum MTU.
+    expect(d.ip6!.payloadLength + 40).toBe(1280);
   });
 });
 

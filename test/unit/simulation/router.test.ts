@@ -5,6 +5,7 @@ import {
   ARP_OP_REQUEST,
   Field,
   ICMP6_DST_UNREACH,
+  ICMP6_DST_UNREACH_ADDR,
   ICMP6_DST_UNREACH_ADMIN,
   ICMP6_ECHO_REPLY,
   ICMP_DEST_UNREACH,
@@ -177,6 +178,18 @@ describe('router: forwarding', () => {
     expect(r.installFlow).toBe(false);
     expect(r.expiry).toBe('drop');
     expect(decode(r.generated[0].frame).l4).toMatchObject({ type: ICMP_DEST_UNREACH, code: ICMP_HOST_UNREACH });
+  });
+
+  it('answers ICMPv6 address unreachable for an IPv6 reject route', () => {
+    const w = routed();
+    w.topo.put({ type: 'route', id: 'rej6', routerId: 'r1', dst: '2001:db8:66::/48', nextHop: 'reject', weight: 0, origin: 'static' });
+    const r = w.run(fromUplink({ dst: '2001:db8:66::1' }), 'rp-up');
+    expect(r.outcome).toMatchObject({ kind: 'drop', error: true });
+    expect(r.installFlow).toBe(false);
+    expect(r.generated[0].egressPortId).toBe('rp-up');
+    const d = decode(r.generated[0].frame);
+    expect(d.ip6).toMatchObject({ src: ip6('2001:db8:f::1'), dst: ip6('2001:db8:f::99') });
+    expect(d.l4).toMatchObject({ kind: 'icmp6', type: ICMP6_DST_UNREACH, code: ICMP6_DST_UNREACH_ADDR });
   });
 
   it('answers administratively prohibited when the pre-routing chain rejects', () => {

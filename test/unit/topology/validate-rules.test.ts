@@ -126,6 +126,14 @@ describe('conditions', () => {
     ).toEqual([]);
   });
 
+  it('takes connState and fragments bare or as { value, invert }, and refuses what matches nothing', () => {
+    expect(validateObject(rule({ connState: { value: 'forward', invert: true }, fragments: { value: 'unfragmented', invert: true } }))).toEqual([]);
+    expectIssue(validateObject(rule({ fragments: { value: 'any', invert: true } })), "condition.fragments.invert is set on 'any': it would match nothing");
+    expectIssue(validateObject(rule({ connState: { value: 'both' } as unknown as Condition['connState'] })), 'condition.connState.value "both" is not one of forward, return');
+    expectIssue(validateObject(rule({ connState: { value: 'return', invert: 'yes' } as unknown as Condition['connState'] })), 'condition.connState.invert "yes" is not true or false');
+    expectIssue(validateObject(rule({ fragments: 7 as unknown as Condition['fragments'] })), 'condition.fragments 7 is not one of any, unfragmented, header, nonheader, nor { value, invert } with one of them');
+  });
+
   it('refuses conditions naming missing ports and port groups', () => {
     const view = new InMemoryTopology([
       bridge('b1'),
@@ -157,7 +165,13 @@ describe('actions and NAT', () => {
     const issues = validateObject(snat([{ ...target, addressFrom: '198.51.100.20', addressTo: '198.51.100.10' }]));
     expectIssue(issues, 'rule r1: targets[0] has an empty address range: addressFrom "198.51.100.20" is above addressTo "198.51.100.10"');
     expect(validateObject(snat([{ ...target, addressFrom: '198.51.100.20', addressTo: '198.51.100.20' }]))).toEqual([]);
-    expectIssue(validateObject(snat([{ ...target, addressFrom: '2001:db8::9', addressTo: '2001:db8::1' }])), 'has an empty address range');
+    expectIssue(validateObject(snat([{ ...target, addressFrom: '198.51.100.9', addressTo: '198.51.100.1' }])), 'has an empty address range');
+  });
+
+  it('refuses IPv6 targets: dynamic NAT translates IPv4 only, so the rule would never apply', () => {
+    const v6 = { ...target, addressFrom: '2001:db8::1', addressTo: '2001:db8::9' };
+    expectIssue(validateObject(snat([v6])), 'rule r1: targets[0] is IPv6 ("2001:db8::1"): dynamic NAT translates IPv4 only; for IPv6 use a staticNat rule or route the addresses');
+    expectIssue(validateObject(snat([target, v6])), 'targets[1] is IPv6');
   });
 
   it('refuses a target mixing IPv4 and IPv6', () => {
