@@ -37,3 +37,27 @@ test('vm1 reaches the internet from its floating IP (static SNAT), replies come 
   const body = await world.curl(world.ns.vm1, `http://${LAB.internetHost}:8081/`);
   expect(body).toBe('hello from internet\n');
 }, 60_000);
+
+test('a large DF packet after small ones gets fragmentation needed from the tenant router, on the installed flow', async () => {
+  // vm1's network gets a smaller MTU than the veths carry, so that an oversized packet can reach it.
+  const netA = (await world.store.get('port', LAB.netA.gatewayPort))?.object;
+  if (netA === undefined) throw new Error('no net-a port in the store');
+  await world.store.put({ ...netA, mtu: 1400 });
+  try {
+    // Small pings install the flows again (the port change invalidated them), now bound to 1400 bytes.
+    await world.warmUp(world.ns.inet, LAB.floatingIp, LAB.internetHost);
+    expect(await world.ping(world.ns.inet, LAB.floatingIp, { src: LAB.internetHost, count: 3 })).toBe(3);
+    const before = (await world.status('gwA')).datapath;
+    // 1300 bytes of payload: 1328-byte packets fit; 1400: 1428 bytes do not, and DF is set.
+    const fits = await world.lab.exec(world.ns.inet, 'ping', ['-n', '-c', '2', '-W', '2', '-i', '0.3', '-M', 'do', '-s', '1300', '-I', LAB.internetHost, LAB.floatingIp], { allowFail: true, timeoutMs: 30_000 });
+    expect(fits.stdout).toMatch(/2 received/);
+    const big = await world.lab.exec(world.ns.inet, 'ping', ['-n', '-c', '2', '-W', '2', '-i', '0.3', '-M', 'do', '-s', '1400', '-I', LAB.internetHost, LAB.floatingIp], { allowFail: true, timeoutMs: 30_000 });
+    expect(big.stdout).toMatch(/Frag needed and DF set \(mtu = 1400\)/);
+    const after = (await world.status('gwA')).datapath;
+    // The large packet matched the installed flow and went up for the router to judge.
+    expect(after.oversizeUpcalls - before.oversizeUpcalls).toBeGreaterThanOrEqual(1);
+    expect(after.hits - before.hits).toBeGreaterThanOrEqual(2);
+  } finally {
+    await world.store.put(netA);
+  }
+}, 90_000);
