@@ -4,7 +4,11 @@
 // the same random frames; one keeps its flows, the other drops them before every frame, so it
 // simulates each one with the same tables. Every frame must come out the same from both.
 import fc from 'fast-check';
-import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_SYN } from '../../../src/agent-core/packet/index.js';
+import {
+  ICMP6_DST_UNREACH, ICMP6_DST_UNREACH_NOPORT, ICMP6_TIME_EXCEEDED, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED,
+  IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_SYN, buildIcmp4Error, buildIcmp6Error, decodeFrame, encodeFrame, isDecodeError,
+  parseIp4, parseIp6, type DecodeError,
+} from '../../../src/agent-core/packet/index.js';
 import type { Chain, Port, Route, Rule } from '../../../src/agent-core/topology/index.js';
 import { LAB } from '../../../src/gateway/lab/lab-topology.js';
 import { mac, ping } from '../simulation/sim-test-kit.js';
@@ -70,28 +74,83 @@ function frameOf(path: number, h: Headers): { frame: Uint8Array; port: string } 
 
 const world = (): LabScenario => new LabScenario().seedNeighbours().seedVmMacs();
 
+/** How the outside answers a frame that left by an uplink: the destination's port unreachable, or a router's time exceeded. */
+const answer = fc.record({ type: fc.constantFrom('unreachable', 'ttl'), ttl: fc.constantFrom(1, 64) });
+type Answer = typeof answer extends fc.Arbitrary<infer A> ? A : never;
+
+/** The ICMP error the upstream sends back into the uplink the frame left by, or undefined when it gets none. */
+function icmpErrorAbout(left: { portId: string; frame: Uint8Array } | undefined, a: Answer): { frame: Uint8Array; port: string } | undefined {
+  if (left === undefined) return undefined;
+  const peerMac = left.portId === LAB.uplinkA.port ? PEER_A_MAC : PEER_B_MAC;
+  const uplinkMac = left.portId === LAB.uplinkA.port ? UPLINK_A_MAC : UPLINK_B_MAC;
+  const d = decodeFrame(left.frame, { verifyChecksums: false });
+  if (isDecodeError(d)) return undefined;
+  let frame: Uint8Array | DecodeError;
+  if (d.ip4 !== undefined) {
+    const unreachable = a.type === 'unreachable';
+    const src = unreachable ? d.ip4.dst : (parseIp4('198.51.100.254') as number);
+    frame = buildIcmp4Error(left.frame, unreachable ? ICMP_DEST_UNREACH : ICMP_TIME_EXCEEDED, unreachable ? ICMP_PORT_UNREACH : 0, src, peerMac, uplinkMac);
+  } else if (d.ip6 !== undefined) {
+    const unreachable = a.type === 'unreachable';
+    const src = unreachable ? d.ip6.dst : (parseIp6('2001:db8:99::fe') as bigint);
+    frame = buildIcmp6Error(left.frame, unreachable ? ICMP6_DST_UNREACH : ICMP6_TIME_EXCEEDED, unreachable ? ICMP6_DST_UNREACH_NOPORT : 0, src, peerMac, uplinkMac);
+  } else return undefined;
+  if (isDecodeError(frame)) return undefined;
+  // The error's own TTL as it reaches the uplink (1 expires at the provider router).
+  const out = setIpTtl(frame, a.ttl);
+  return { frame: out, port: left.portId };
+}
+
+/** The frame with its IPv4 TTL / IPv6 hop limit set (decoded and encoded again: checksums stay right). */
+function setIpTtl(frame: Uint8Array, ttl: number): Uint8Array {
+  const d = decodeFrame(frame, { verifyChecksums: false });
+  if (isDecodeError(d)) throw new Error(`an ICMP error the test built does not decode: ${d.reason}`);
+  if (d.ip4 !== undefined) return encodeFrame({ ...d, ip4: { ...d.ip4, ttl } });
+  if (d.ip6 !== undefined) return encodeFrame({ ...d, ip6: { ...d.ip6, hopLimit: ttl } });
+  return frame;
+}
+
+/** The last frame of a delivery that left by an uplink. */
+function lastUplinkOutput(d: Delivery): { portId: string; frame: Uint8Array } | undefined {
+  const ups = d.outputs.filter((o) => o.portId === LAB.uplinkA.port || o.portId === LAB.uplinkB.port);
+  return ups.length === 0 ? undefined : ups[ups.length - 1];
+}
+
 /** What left the world: the frame's own outputs and the packets devices sent, byte for byte. */
 const left = (d: Delivery): unknown => ({
   outputs: d.outputs.map((o) => [o.portId, Buffer.from(o.frame).toString('hex')]),
   generated: d.generated.map((o) => [o.portId, Buffer.from(o.frame).toString('hex')]),
 });
 
-test('a packet that hits a flow leaves as the simulation would send it (same tables, no flows)', () => {
+test('a packet that hits a flow leaves as the simulation would send it (same tables, no flows), ICMP errors from outside too', () => {
+  const step = fc.oneof(
+    { weight: 4, arbitrary: sent.map((x) => ({ kind: 'frame' as const, ...x })) },
+    { weight: 1, arbitrary: answer.map((x) => ({ kind: 'answer' as const, ...x })) },
+  );
+  const answers = { sent: 0, delivered: 0 };
   fc.assert(
-    fc.property(fc.array(sent, { minLength: 2, maxLength: 16 }), (frames) => {
+    fc.property(fc.array(step, { minLength: 2, maxLength: 16 }), (steps) => {
       const flowed = world();
       const simulated = world();
-      for (const [i, s] of frames.entries()) {
-        const { frame, port } = frameOf(s.path, s.h);
+      let lastOut: { portId: string; frame: Uint8Array } | undefined;
+      for (const [i, st] of steps.entries()) {
+        const sent = st.kind === 'frame' ? frameOf(st.path, st.h) : icmpErrorAbout(lastOut, st);
+        if (sent === undefined) continue;
+        if (st.kind === 'answer') answers.sent++;
         for (const f of [...simulated.flows]) simulated.flows.delete(f);
-        const a = flowed.send(frame, port);
-        const b = simulated.send(frame, port);
+        const a = flowed.send(sent.frame, sent.port);
+        const b = simulated.send(sent.frame, sent.port);
         expect(b.path).toBe('simulated');
         expect({ i, path: a.path, ...(left(a) as object) }).toEqual({ i, path: a.path, ...(left(b) as object) });
+        lastOut = lastUplinkOutput(a) ?? lastOut;
+        if (st.kind === 'answer' && a.outputs.some((o) => o.portId.startsWith('vm'))) answers.delivered++;
       }
     }),
     { numRuns: 300 },
   );
+  // The answers took the reverse-NAT paths: some errors reached a VM, translated back.
+  expect(answers.delivered).toBeGreaterThan(0);
+  expect(answers.sent).toBeGreaterThan(answers.delivered);
 });
 
 /**
