@@ -78,7 +78,9 @@ export function processBridge(w: Walker, inPort: Port, depth: number): void {
   }
   if (domain?.length === 1) return sendToVlanPort(w, bridge, inPort, domain[0], vlan, depth);
 
-  const known = ctx.views.macs.lookup(bridge.id, vlan, dst);
+  // The source was learned on the ingress port just above: a frame to its own sender's MAC finds
+  // it there, as on a switch that learns before it forwards (the table view does not have it yet).
+  const known = dst === m.get(Field.EthSrc) ? inPort.id : ctx.views.macs.lookup(bridge.id, vlan, dst);
   if (known === undefined) {
     if (ctx.tracing) ctx.trace.push(`not yet: MAC table of bridge ${bridge.id} VLAN ${vlan}`);
     return ctx.notYet({ kind: 'macTable', bridgeId: bridge.id, vlanId: vlan });

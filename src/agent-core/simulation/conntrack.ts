@@ -60,11 +60,13 @@ function trackConnection(ctx: SimContext, deviceId: Id): ConnState {
     return 'return';
   }
   const replyKey = conntrackKey(deviceId, reverseTuple(t));
-  if (conntrack.has(replyKey)) {
+  const key = conntrackKey(deviceId, t);
+  // A tuple that reads the same both ways (src = dst, sport = dport) is its own reply key: its
+  // copies are the forward direction, never a reply to itself.
+  if (replyKey !== key && conntrack.has(replyKey)) {
     ctx.tag(ctTag(replyKey));
     return 'return';
   }
-  const key = conntrackKey(deviceId, t);
   ctx.stateChanges.push({ kind: 'conntrack', key });
   ctx.stateful = true;
   ctx.tag(ctTag(key));

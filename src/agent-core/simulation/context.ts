@@ -54,10 +54,14 @@ export class SimContext {
         this.match.set(m.field, m.value);
       }
     } else if (m.kind === 'pushVlan') {
-      this.match.set(Field.InnerVlanId, this.match.peek(Field.VlanId));
+      // The tag moves inwards, and a later pop brings it back: what follows may depend on the
+      // original value, so it is read (seen), not peeked.
+      this.match.set(Field.InnerVlanId, this.match.get(Field.VlanId));
       this.match.set(Field.VlanId, m.vlanId);
     } else if (m.kind === 'popVlan') {
-      this.match.set(Field.VlanId, this.match.peek(Field.InnerVlanId));
+      // The inner tag becomes the frame's VLAN, which the next bridge learns and looks up in: the
+      // flow must match the inner tag the packet came with.
+      this.match.set(Field.VlanId, this.match.get(Field.InnerVlanId));
       this.match.set(Field.InnerVlanId, VLAN_NONE);
     }
     // decTtl leaves the clamped TTL class alone: expiry was decided before the rewrite.

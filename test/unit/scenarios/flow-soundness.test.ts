@@ -175,6 +175,22 @@ const CHANGES: readonly { readonly name: string; readonly apply: (s: LabScenario
     },
   },
   {
+    name: 'a stateful firewall on the tenant router: new flows from the transit dropped, returns let in (or removed)',
+    apply: (s) => {
+      const chain = s.topo.chain(LAB.chains.tenantPre) as Chain;
+      if (chain.ruleIds.includes('soundness-stateful')) {
+        s.topo.put({ ...chain, ruleIds: chain.ruleIds.filter((r) => r !== 'soundness-stateful') });
+        s.topo.delete('rule', 'soundness-stateful');
+        return;
+      }
+      s.topo.put({
+        type: 'rule', id: 'soundness-stateful', chainId: LAB.chains.tenantPre, kind: 'literal', action: 'drop',
+        condition: { connState: { value: 'forward' }, inPorts: { value: [LAB.transit.tenant] } },
+      } as Rule);
+      s.topo.put({ ...chain, ruleIds: ['soundness-stateful', ...chain.ruleIds] });
+    },
+  },
+  {
     name: "vm1's network MTU 1400 (or back to the default)",
     apply: (s) => {
       const p = s.topo.port(LAB.netA.gatewayPort) as Port;

@@ -54,6 +54,19 @@ describe('connState', () => {
     expect([...fwd.ctx.tags]).toEqual(expect.arrayContaining([...back.ctx.tags]));
   });
 
+  it('a packet whose tuple reads the same both ways (a LAND packet) never becomes its own reply', () => {
+    // src = dst and sport = dport: its forward key is its reply-direction key too. Its copies are the
+    // same direction (as Linux conntrack matches the original tuple first), so a stateful firewall
+    // admitting only returns must not admit them.
+    const land: PacketSpec = { proto: IPPROTO_TCP, src: '198.51.100.7', sport: 139, dst: '198.51.100.7', dport: 139 };
+    const state = new StateTables();
+    expect(ask(state, land).s).toBe('forward');
+    const again = ask(state, land);
+    expect(again.s).toBe('forward');
+    // Not tagged twice with its one key either.
+    expect(again.ctx.tags.filter((t) => t.startsWith('ct:'))).toHaveLength(1);
+  });
+
   it('a later packet of the forward direction stays forward and refreshes its key', () => {
     const state = new StateTables();
     ask(state, out);
