@@ -18,7 +18,7 @@ import {
 import { simulate, type SimulationResult, type SimulationViews } from '../src/agent-core/simulation/index.js';
 import { InMemoryTopology, type Id, type TopologyView } from '../src/agent-core/topology/index.js';
 import { LAB, buildLabTopology } from '../src/gateway/lab/lab-topology.js';
-import { benchFlowLookup, thpNote } from './flow-lookup.js';
+import { benchFlowLookup, memoryReadLatencyNs, thpNote } from './flow-lookup.js';
 
 const ROUNDS = 3;
 // Steady state, as in an agent that runs for days: the routed path's generated chain code and the
@@ -232,6 +232,10 @@ async function main(): Promise<void> {
         `baseline over ${first.baselineLookups} lookups`,
     );
     console.log(`  single-key: median of ${single.length} rounds ${fmt(median(single))}/s, best ${fmt(Math.max(...single))}/s`);
+    // A reference for the machine's state in this run: at 1M flows a lookup's time is mostly such reads.
+    const readNs = memoryReadLatencyNs();
+    const lookupNs = 1e9 / median(single);
+    console.log(`  this run's memory: ${readNs.toFixed(0)} ns a dependent random read over 256 MiB; a median lookup took ${lookupNs.toFixed(0)} ns (${(lookupNs / readNs).toFixed(2)} reads)`);
     rows.push({ what: 'megaflow lookups/s, 1M flows (vs linear scan)', value: median(single), baseline: first.baselineOpsPerSec, target: TARGET_LOOKUPS, unit: '/s' });
   }
 
