@@ -213,10 +213,12 @@ const CHANGES: readonly { readonly name: string; readonly apply: (s: LabScenario
   },
 ];
 
-test('after topology changes, a packet that hits a flow still leaves as the simulation would send it', () => {
+test('after topology changes and time passing, a packet that hits a flow still leaves as the simulation would send it', () => {
   const step = fc.oneof(
-    { weight: 4, arbitrary: sent.map((x) => ({ kind: 'frame' as const, ...x })) },
+    { weight: 6, arbitrary: sent.map((x) => ({ kind: 'frame' as const, ...x })) },
     { weight: 1, arbitrary: fc.integer({ min: 0, max: CHANGES.length - 1 }).map((change) => ({ kind: 'change' as const, change })) },
+    // Flows and state idle out on their own clocks (flows with state before their state).
+    { weight: 1, arbitrary: fc.constantFrom(5_000, 20_000, 35_000, 70_000).map((ms) => ({ kind: 'time' as const, ms })) },
   );
   fc.assert(
     fc.property(fc.array(step, { minLength: 2, maxLength: 24 }), (steps) => {
@@ -226,6 +228,13 @@ test('after topology changes, a packet that hits a flow still leaves as the simu
         if (st.kind === 'change') {
           CHANGES[st.change].apply(flowed);
           CHANGES[st.change].apply(simulated);
+          continue;
+        }
+        if (st.kind === 'time') {
+          for (const w of [flowed, simulated]) {
+            w.now += st.ms;
+            w.workflow.expire(w.now);
+          }
           continue;
         }
         const { frame, port } = frameOf(st.path, st.h);
