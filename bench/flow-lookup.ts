@@ -8,6 +8,7 @@ import {
   FIELD_OFFSET,
   FRAG_NONE,
   Field,
+  IP_TTL_CLAMP,
   IPPROTO_ICMP,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -169,7 +170,7 @@ function flowKey(i: number, key: Float64Array): FlowKind {
   setKeyField(key, Field.EthDst, (r() % 0x10000) * 2 ** 32 + r());
   setKeyField(key, Field.VlanId, VLAN_NONE);
   setKeyField(key, Field.InnerVlanId, VLAN_NONE);
-  setKeyField(key, Field.IpTtl, 2);
+  setKeyField(key, Field.IpTtl, IP_TTL_CLAMP);
   setKeyField(key, Field.IpFrag, FRAG_NONE);
   kind.fill(key, r);
   return kind;

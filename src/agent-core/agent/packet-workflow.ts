@@ -118,7 +118,7 @@ export class PacketWorkflow {
       return { kind: 'malformed', error: undefined };
     }
     const flow = this.flows.lookup(this.key);
-    if (flow !== undefined && this.layout.ipLength() <= flow.actions.maxIpLength) {
+    if (flow !== undefined && this.layout.unfragmentableLength(frame) <= flow.actions.maxIpLength) {
       this.counters.fastPath++;
       this.flows.hit(flow, 1, frame.length, now);
       return { kind: 'fastPath', flow, outputs: executeActions(frame, flow.actions.actions) };

@@ -34,8 +34,9 @@ export interface DpFlowSpec {
   readonly tags: readonly string[];
   readonly timeouts: FlowTimeouts;
   /**
-   * The flow holds only for IP packets up to this length (the path's smallest MTU); the datapath
-   * hands a longer one up as an upcall instead (counted in oversizeUpcalls). Undefined: any length.
+   * The flow holds only for IP packets up to this length (the path's smallest MTU) when they may
+   * not be fragmented (IPv6, IPv4 with DF): the datapath hands a longer one up as an upcall instead
+   * (counted in oversizeUpcalls), for the router to answer. Undefined: any length.
    */
   readonly maxIpLength?: number;
 }

@@ -222,7 +222,7 @@ export class InProcessDatapath implements Datapath {
     }
     const actions = this.flows.lookupActions(this.key);
     let oversize = false;
-    if (actions !== undefined && !(oversize = this.layout.ipLength() > actions.maxIpLength)) {
+    if (actions !== undefined && !(oversize = this.layout.unfragmentableLength(frame) > actions.maxIpLength)) {
       this.c.hits++;
       if (actions.flow !== this.hitFlow) {
         this.addHits();

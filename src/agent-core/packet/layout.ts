@@ -34,11 +34,20 @@ export class FrameLayout {
   ndSll = -1;
   ndTll = -1;
 
-  /** The IP datagram's length by its header (IPv4 total length, IPv6 40 + payload length); 0 when not IP. */
-  ipLength(): number {
-    return this.ipVersion === 0 ? 0 : this.l3End - this.l3;
+  /**
+   * What an MTU check compares: the IP datagram's length by its header (IPv4 total length, IPv6
+   * 40 + payload length) when routers may not fragment it (IPv6, or IPv4 with DF); 0 otherwise
+   * (not IP, or IPv4 without DF, which goes on whole). `b` is the frame this layout was parsed from.
+   */
+  unfragmentableLength(b: Uint8Array): number {
+    if (this.ipVersion === 6) return this.l3End - this.l3;
+    if (this.ipVersion === 4 && (b[this.l3 + 6] & IP4_FLAG_DF) !== 0) return this.l3End - this.l3;
+    return 0;
   }
 }
+
+/** IPv4 "don't fragment", in the flags byte (RFC 791). */
+const IP4_FLAG_DF = 0x40;
 
 function isTpid(t: number): boolean {
   return t === ETHERTYPE_VLAN || t === ETHERTYPE_QINQ;

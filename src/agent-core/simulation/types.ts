@@ -119,9 +119,10 @@ export interface SimulationResult {
   /** Expiry class: drop flows (errors or not) live seconds; flows with state live shorter than their state. */
   readonly expiry: 'drop' | 'normal' | 'stateful';
   /**
-   * The flow holds only for packets whose IP length is at most this (Infinity: any): the smallest
-   * egress MTU a router checked. A longer packet matching the flow goes to the slow path instead,
-   * which may answer it with fragmentation needed / packet too big.
+   * The flow holds only for packets whose IP length is at most this (Infinity: any), among those
+   * routers may not fragment (IPv6, IPv4 with DF): the smallest egress MTU a router checked. A longer
+   * one matching the flow goes to the slow path instead, which answers it with fragmentation needed
+   * / packet too big. An IPv4 packet without DF goes on whole, as the flow does.
    */
   readonly maxIpLength: number;
   /** Devices and ports traversed, for `tollgate trace`. */

@@ -98,7 +98,7 @@ describe('MTU: a flow holds for packets up to the smallest egress MTU a router c
     expect(s.send(toVm3v6(16), LAB.uplinkA.port).path).toBe('hit');
   });
 
-  it('IPv4: DF set gets fragmentation needed; DF clear goes on whole (simulated each time), as in a fresh world', () => {
+  it('IPv4: DF set gets fragmentation needed; DF clear goes on whole on the flow, as in a fresh world', () => {
     const s = world();
     s.send(toFloating(64), LAB.uplinkA.port);
     const df = s.send(toFloating(64, 1600, true), LAB.uplinkA.port);
@@ -107,9 +107,11 @@ describe('MTU: a flow holds for packets up to the smallest egress MTU a router c
     expect(decodeChecked(df.generated[0].frame).l4).toMatchObject({ kind: 'icmp4', type: ICMP_DEST_UNREACH, code: ICMP_FRAG_NEEDED });
     expect(fate(df)).toEqual(fate(world().send(toFloating(64, 1600, true), LAB.uplinkA.port)));
 
+    // Its fate does not depend on its length: the flow carries it, with no upcall.
     const whole = s.send(toFloating(64, 1600, false), LAB.uplinkA.port);
-    expect(whole.path).toBe('simulated');
+    expect(whole.path).toBe('hit');
     expect(portsOf(whole.outputs)).toEqual([LAB.vm1.port]);
+    expect(fate(whole)).toEqual(fate(world().send(toFloating(64, 1600, false), LAB.uplinkA.port)));
     expect(s.send(toFloating(64), LAB.uplinkA.port).path).toBe('hit');
   });
 });

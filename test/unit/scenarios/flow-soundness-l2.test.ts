@@ -1,8 +1,8 @@
 // Megaflow soundness on VLAN-aware bridges (DESIGN: Virtual topology — L2 gateway trunk, VLAN push
 // and pop on interior ports; Flows): as flow-soundness.test.ts does for the lab world, random
 // tagged, double-tagged and untagged frames go through one world that keeps its flows and one that
-// simulates every frame with the same tables; every frame must leave both alike, and MAC learning
-// must not be skipped by a flow that did not read the source.
+// simulates every frame with the same tables; every frame must leave both alike. Then the two cases
+// it found, as fixed scenarios.
 import fc from 'fast-check';
 import { LocalTables, PacketWorkflow } from '../../../src/agent-core/agent/index.js';
 import { MAC_BROADCAST, frameWithVlan, isDecodeError } from '../../../src/agent-core/packet/index.js';
@@ -90,4 +90,32 @@ test('VLAN-aware bridges: a frame that hits a flow leaves as the simulation woul
   );
   // The flows were used, or the property says nothing about them.
   expect(hits).toBeGreaterThan(100);
+});
+
+describe('the cases the property found', () => {
+  const PHYS = MACS[0];
+  const VM = MACS[2];
+  const send = (w: PacketWorkflow, port: string, src: number, dst: number, tags: readonly number[]) => {
+    const d = w.handle(tagged(udp({ srcMac: src, dstMac: dst, src: '10.0.0.1', dst: '10.0.0.2', sport: 1000 }), tags), port, 0);
+    return { kind: d.kind, out: left(d) };
+  };
+
+  it('a popped frame takes only flows of its inner tag: the next bridge learns and looks up in that VLAN', () => {
+    const w = world();
+    // Outer 10 over inner 20: popped at the gateway, t10 sees VLAN 20 and floods the unknown VM.
+    expect(send(w, 'trunk', PHYS, VM, [10, 20]).out).toHaveLength(2);
+    // The VM answers in VLAN 10 alone: t10 learns it on its uplink, untagged.
+    send(w, 'trunk', VM, PHYS, [10]);
+    // PHYS to VM in VLAN 10 alone: t10 knows VM behind the uplink it came in by, so nothing goes out.
+    // The first flow (inner tag 20) must not answer for it.
+    expect(send(w, 'trunk', PHYS, VM, [10])).toEqual({ kind: 'simulated', out: [] });
+  });
+
+  it('a frame to its own sender is not flooded, even the first time (learned before it is forwarded)', () => {
+    const w = world();
+    expect(send(w, 't10-vm', VM, VM, []).out).toEqual([]);
+    expect(send(w, 't10-vm', VM, VM, []).out).toEqual([]);
+    // What it taught holds: the other VM port reaches it through the learned port.
+    expect(send(w, 't10-vm2', PHYS, VM, []).out.map((o) => o.split(' ')[0])).toEqual(['t10-vm']);
+  });
 });

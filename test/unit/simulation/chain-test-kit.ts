@@ -2,7 +2,7 @@
 // views fed by the simulation's own state changes, and small topologies of chains and rules.
 import { type IpAddr, parseIp } from '../../../src/agent-core/packet/addr.js';
 import {
-  ETHERTYPE_IPV4, ETHERTYPE_IPV6, FRAG_NONE, Field, FlowMatch, IPPROTO_TCP, VLAN_NONE,
+  ETHERTYPE_IPV4, ETHERTYPE_IPV6, FRAG_NONE, Field, IP_TTL_CLAMP, FlowMatch, IPPROTO_TCP, VLAN_NONE,
 } from '../../../src/agent-core/packet/flow-match.js';
 import { evaluateChain } from '../../../src/agent-core/simulation/chains.js';
 import { SimContext } from '../../../src/agent-core/simulation/context.js';
@@ -46,7 +46,7 @@ export function packet(s: PacketSpec = {}): FlowMatch {
   put(Field.VlanId, s.vlan ?? VLAN_NONE);
   put(Field.IpProto, s.proto ?? IPPROTO_TCP);
   put(Field.IpTos, s.tos ?? 0);
-  put(Field.IpTtl, 2);
+  put(Field.IpTtl, IP_TTL_CLAMP); // TTL 64 as the key holds it
   put(Field.IpFrag, s.frag ?? FRAG_NONE);
   m.setIp(Field.IpSrc, src);
   m.setIp(Field.IpDst, dst);
