@@ -12,11 +12,10 @@ import {
   type FlowMatch,
   type HeaderModification,
 } from '../packet/flow-match.js';
-import { buildArpRequest, buildNdSolicit } from '../packet/index.js';
+import { FrameLayout, buildArpRequest, buildNdSolicit, parseLayout } from '../packet/index.js';
 import { portCidrs, portMac, portMtu } from '../topology/parsed.js';
 import { routeGateway, routingTableFor } from '../topology/routing-table.js';
 import type { Id, Port, Router } from '../topology/types.js';
-import { ipFacts } from './frame-info.js';
 import { IcmpErrorKind, portSourceAddress, sendIcmpError } from './icmp-errors.js';
 import type { Walker } from './ports.js';
 import { answerLocal, handleArp, handleNd } from './router-local.js';
@@ -72,17 +71,15 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
   if (outPort === undefined) return w.missing('port', route.egressPortId);
 
   if (ttlExpires(w, m)) return sendIcmpError(w, inPort, IcmpErrorKind.TimeExceeded, `router ${router.id}: TTL expired in transit`);
-  // The packet length and DF are not part of the match: the flow carries the MTU as a length bound
-  // (maxIpLength), and a longer packet that hits it comes back here to be judged.
-  const facts = ipFacts(ctx.input.frame);
+  // Length and DF are not part of the match: the flow carries the MTU as a bound (maxIpLength), and
+  // the fast path sends a longer packet that may not be fragmented back here. Both sides measure it
+  // with FrameLayout.unfragmentableLength, so they agree. Fragmentation is out of scope: an IPv4
+  // packet without DF goes on whole (its length is 0 here) and the link may drop it.
   const mtu = portMtu(outPort);
-  if (facts !== undefined && mtu < ctx.maxIpLength) ctx.maxIpLength = mtu;
-  if (facts !== undefined && facts.length > mtu) {
-    if (facts.dontFragment) {
-      return sendIcmpError(w, inPort, IcmpErrorKind.TooBig, `router ${router.id}: ${facts.length} bytes exceed MTU ${mtu} of port ${outPort.id}`, mtu);
-    }
-    // Fragmentation is out of scope: an IPv4 packet without DF goes on whole and the link may drop it.
-    if (ctx.tracing) ctx.trace.push(`router ${router.id}: ${facts.length} bytes exceed MTU ${mtu}, DF clear: forwarded unfragmented`);
+  if (mtu < ctx.maxIpLength) ctx.maxIpLength = mtu;
+  const length = unfragmentableLength(ctx.input.frame);
+  if (length > mtu) {
+    return sendIcmpError(w, inPort, IcmpErrorKind.TooBig, `router ${router.id}: ${length} bytes exceed MTU ${mtu} of port ${outPort.id}`, mtu);
   }
 
   ctx.outPortId = outPort.id;
@@ -111,6 +108,14 @@ export function processRouter(w: Walker, inPort: Port, depth: number): void {
  */
 function ttlExpires(w: Walker, m: FlowMatch): boolean {
   return m.get(Field.IpTtl) - w.ttlDecrements <= 1;
+}
+
+/** Scratch for unfragmentableLength: simulations run one at a time. */
+const LAYOUT = new FrameLayout();
+
+/** The frame's IP length when it may not be fragmented (IPv6, IPv4 with DF), else 0 (RFC 791, RFC 8200 5). */
+function unfragmentableLength(frame: Uint8Array): number {
+  return parseLayout(frame, LAYOUT) ? LAYOUT.unfragmentableLength(frame) : 0;
 }
 
 /** ECMP member by connection hash over the 5-tuple: stable per connection, the same on every host. */
