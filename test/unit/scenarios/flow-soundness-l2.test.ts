@@ -8,35 +8,20 @@ import { LocalTables, PacketWorkflow } from '../../../src/agent-core/agent/index
 import { MAC_BROADCAST, frameWithVlan, isDecodeError } from '../../../src/agent-core/packet/index.js';
 import { TopologyBuilder } from '../../../src/agent-core/topology/topology-builder.js';
 import { mac, udp } from '../simulation/sim-test-kit.js';
+import { addAccessSwitch, addL2Gateway } from '../simulation/vlan-fixtures.js';
 
 /** The exterior ports frames enter by. */
 const PORTS = ['trunk', 't10-vm', 't10-vm2', 't20-vm', 'T1', 'T2', 'A1', 'A2', 'B1'] as const;
 
 /**
- * L2 gateway `gw` (trunk `trunk`, VLAN 10 to tenant bridge t10, VLAN 20 to t20, each with two VM
- * ports) and, apart, a VLAN-aware access switch `sw` (trunks T1 and T2, access ports A1 and A2
- * in VLAN 10, B1 in VLAN 20).
+ * The L2 gateway `gw` (trunk `trunk`; VLAN 10 to tenant bridge t10, given a second VM port here;
+ * VLAN 20 to t20) and, apart, the VLAN-aware access switch `sw` (vlan-fixtures.ts).
  */
 function world(): PacketWorkflow {
   const b = new TopologyBuilder();
-  b.bridge({ id: 'gw', vlanAware: true });
-  b.bridgePort('gw', { id: 'trunk', trunk: true, hostId: 'gw1', interfaceName: 'eth2' });
-  b.bridgePort('gw', { id: 'v10', vlanId: 10 });
-  b.bridgePort('gw', { id: 'v20', vlanId: 20 });
-  for (const t of ['t10', 't20']) {
-    b.bridge({ id: t });
-    b.bridgePort(t, { id: `${t}-up` });
-    b.vmPort(t, 'h1', `tap-${t}`, { id: `${t}-vm` });
-  }
+  addL2Gateway(b);
   b.vmPort('t10', 'h1', 'tap-t10b', { id: 't10-vm2' });
-  b.link('v10', 't10-up');
-  b.link('v20', 't20-up');
-  b.bridge({ id: 'sw', vlanAware: true });
-  b.bridgePort('sw', { id: 'T1', trunk: true, hostId: 'h', interfaceName: 't1' });
-  b.bridgePort('sw', { id: 'T2', trunk: true, hostId: 'h', interfaceName: 't2' });
-  b.bridgePort('sw', { id: 'A1', vlanId: 10, hostId: 'h', interfaceName: 'a1' });
-  b.bridgePort('sw', { id: 'A2', vlanId: 10, hostId: 'h', interfaceName: 'a2' });
-  b.bridgePort('sw', { id: 'B1', vlanId: 20, hostId: 'h', interfaceName: 'b1' });
+  addAccessSwitch(b);
   const topology = b.topology();
   const t = new LocalTables();
   return new PacketWorkflow({ topology, macs: t, arp: t, conntrack: t, nat: t, natPorts: t }, t);

@@ -9,7 +9,7 @@ import {
   IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_SYN, buildIcmp4Error, buildIcmp6Error, decodeFrame, encodeFrame, isDecodeError,
   parseIp4, parseIp6, type DecodeError,
 } from '../../../src/agent-core/packet/index.js';
-import type { Chain, Port, Route, Rule } from '../../../src/agent-core/topology/index.js';
+import type { Chain, Condition, Port, Route, Rule } from '../../../src/agent-core/topology/index.js';
 import { LAB } from '../../../src/gateway/lab/lab-topology.js';
 import { mac, ping } from '../simulation/sim-test-kit.js';
 import {
@@ -183,6 +183,20 @@ test('a packet that hits a flow leaves as the simulation would send it (same tab
   expect(hits).toBeGreaterThan(200);
 });
 
+/** A drop rule at the head of the tenant's pre-routing chain, put there or taken away. */
+function toggleDropRule(id: string, condition: Condition): (s: LabScenario) => void {
+  return (s) => {
+    const chain = s.topo.chain(LAB.chains.tenantPre) as Chain;
+    if (chain.ruleIds.includes(id)) {
+      s.topo.put({ ...chain, ruleIds: chain.ruleIds.filter((r) => r !== id) });
+      s.topo.delete('rule', id);
+      return;
+    }
+    s.topo.put({ type: 'rule', id, chainId: LAB.chains.tenantPre, kind: 'literal', action: 'drop', condition } as Rule);
+    s.topo.put({ ...chain, ruleIds: [id, ...chain.ruleIds] });
+  };
+}
+
 /**
  * Topology changes an operator makes while traffic flows, each a toggle: the world with flows must
  * drop exactly the flows they make wrong (by tag), or packets would leave as they did before.
@@ -190,35 +204,11 @@ test('a packet that hits a flow leaves as the simulation would send it (same tab
 const CHANGES: readonly { readonly name: string; readonly apply: (s: LabScenario) => void }[] = [
   {
     name: 'tenant pre-routing drops UDP 5050 (or stops)',
-    apply: (s) => {
-      const chain = s.topo.chain(LAB.chains.tenantPre) as Chain;
-      if (chain.ruleIds.includes('soundness-drop')) {
-        s.topo.put({ ...chain, ruleIds: chain.ruleIds.filter((r) => r !== 'soundness-drop') });
-        s.topo.delete('rule', 'soundness-drop');
-        return;
-      }
-      s.topo.put({
-        type: 'rule', id: 'soundness-drop', chainId: LAB.chains.tenantPre, kind: 'literal', action: 'drop',
-        condition: { nwProto: { value: IPPROTO_UDP }, tpDst: { value: { start: 5050, end: 5050 } } },
-      } as Rule);
-      s.topo.put({ ...chain, ruleIds: ['soundness-drop', ...chain.ruleIds] });
-    },
+    apply: toggleDropRule('soundness-drop', { nwProto: { value: IPPROTO_UDP }, tpDst: { value: { start: 5050, end: 5050 } } }),
   },
   {
     name: 'a stateful firewall on the tenant router: new flows from the transit dropped, returns let in (or removed)',
-    apply: (s) => {
-      const chain = s.topo.chain(LAB.chains.tenantPre) as Chain;
-      if (chain.ruleIds.includes('soundness-stateful')) {
-        s.topo.put({ ...chain, ruleIds: chain.ruleIds.filter((r) => r !== 'soundness-stateful') });
-        s.topo.delete('rule', 'soundness-stateful');
-        return;
-      }
-      s.topo.put({
-        type: 'rule', id: 'soundness-stateful', chainId: LAB.chains.tenantPre, kind: 'literal', action: 'drop',
-        condition: { connState: { value: 'forward' }, inPorts: { value: [LAB.transit.tenant] } },
-      } as Rule);
-      s.topo.put({ ...chain, ruleIds: ['soundness-stateful', ...chain.ruleIds] });
-    },
+    apply: toggleDropRule('soundness-stateful', { connState: { value: 'forward' }, inPorts: { value: [LAB.transit.tenant] } }),
   },
   {
     name: "vm1's network MTU 1400 (or back to the default)",

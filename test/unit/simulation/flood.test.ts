@@ -4,24 +4,14 @@ import { ETHERTYPE_VLAN, MAC_BROADCAST, VLAN_NONE, type HeaderModification } fro
 import { undoRewrites } from '../../../src/agent-core/simulation/rewrite-undo.js';
 import { Field, FlowMatch } from '../../../src/agent-core/packet/flow-match.js';
 import { VM1, VM2, World, decode, execute, ip4, mac, outputs, udp } from './sim-test-kit.js';
+import { addAccessSwitch, addL2Gateway } from './vlan-fixtures.js';
 
 const PHYS = mac('0c:00:00:00:00:01');
 
 /** L2 gateway `gw` (trunk port `trunk`) mapping VLAN 10 to tenant bridge t10 and VLAN 20 to t20. */
 function l2gw(): World {
   const w = new World();
-  const b = w.b;
-  b.bridge({ id: 'gw', vlanAware: true });
-  b.bridgePort('gw', { id: 'trunk', trunk: true, hostId: 'gw1', interfaceName: 'eth2' });
-  b.bridgePort('gw', { id: 'v10', vlanId: 10 });
-  b.bridgePort('gw', { id: 'v20', vlanId: 20 });
-  for (const t of ['t10', 't20']) {
-    b.bridge({ id: t });
-    b.bridgePort(t, { id: `${t}-up` });
-    b.vmPort(t, 'h1', `tap-${t}`, { id: `${t}-vm` });
-  }
-  b.link('v10', 't10-up');
-  b.link('v20', 't20-up');
+  addL2Gateway(w.b);
   return w.done();
 }
 
@@ -67,13 +57,7 @@ describe('VLAN-aware bridge (L2 gateway)', () => {
 /** VLAN-aware bridge `sw`: trunks T1, T2; access ports A1, A2 in VLAN 10 and B1 in VLAN 20. */
 function accessSwitch(): World {
   const w = new World();
-  const b = w.b;
-  b.bridge({ id: 'sw', vlanAware: true });
-  b.bridgePort('sw', { id: 'T1', trunk: true, hostId: 'h', interfaceName: 't1' });
-  b.bridgePort('sw', { id: 'A1', vlanId: 10, hostId: 'h', interfaceName: 'a1' });
-  b.bridgePort('sw', { id: 'T2', trunk: true, hostId: 'h', interfaceName: 't2' });
-  b.bridgePort('sw', { id: 'A2', vlanId: 10, hostId: 'h', interfaceName: 'a2' });
-  b.bridgePort('sw', { id: 'B1', vlanId: 20, hostId: 'h', interfaceName: 'b1' });
+  addAccessSwitch(w.b);
   return w.done();
 }
 
