@@ -67,7 +67,7 @@ describe('a megaflow generalises over the fields its simulation did not read', (
     expect(f.ip4!.tos).toBe(0x10);
     expect(f.ip4!.ttl).toBe(29);
     expect(formatIp(f.ip4!.dst)).toBe(LAB.vm3.ip);
-    // The TTL class "1" is not the class "2 or more": it is simulated, and answered with an error.
+    // TTL 1 is not the class of 64 or 30 ("13 or more"): it is simulated, and answered with an error.
     const dying = s.send(routed({ ttl: 1 }), LAB.vm1.port);
     expect(dying.path).toBe('simulated');
     expect(dying.generated).toHaveLength(1);
