@@ -221,8 +221,9 @@ export class InProcessDatapath implements Datapath {
       return;
     }
     const actions = this.flows.lookupActions(this.key);
-    let oversize = false;
-    if (actions !== undefined && !(oversize = this.layout.unfragmentableLength(frame) > actions.maxIpLength)) {
+    // A hit longer than its flow's bound goes up for the router to answer (DpFlowSpec.maxIpLength).
+    const oversize = actions !== undefined && this.layout.unfragmentableLength(frame) > actions.maxIpLength;
+    if (actions !== undefined && !oversize) {
       this.c.hits++;
       if (actions.flow !== this.hitFlow) {
         this.addHits();
